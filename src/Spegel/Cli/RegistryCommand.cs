@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
+using Spegel.Hosting;
+using Spegel.Oci;
+
+namespace Spegel.Cli;
+
+/// <summary><c>spegel registry</c>: the daemon (SPEC §2.2).</summary>
+internal sealed class RegistryCommand
+{
+    private readonly Flag<Microsoft.Extensions.Logging.LogLevel> _logLevel = CommonFlags.LogLevel();
+    private readonly Flag<ListenAddress> _registryAddr = new("--registry-addr", "REGISTRY_ADDR", "Address of the registry API; its port is also used to reach peers.", new ListenAddress(string.Empty, 5000), ":5000", FlagShape.Single, FlagParsers.Address);
+    private readonly Flag<ListenAddress> _routerAddr = new("--router-addr", "ROUTER_ADDR", "Address of the peer-to-peer router (libp2p over TCP).", new ListenAddress(string.Empty, 5001), ":5001", FlagShape.Single, FlagParsers.Address);
+    private readonly Flag<ListenAddress> _metricsAddr = new("--metrics-addr", "METRICS_ADDR", "Address of the metrics and debug web UI server.", new ListenAddress(string.Empty, 9090), ":9090", FlagShape.Single, FlagParsers.Address);
+    private readonly Flag<string> _containerdSock = new("--containerd-sock", "CONTAINERD_SOCK", "containerd's gRPC socket.", "/run/containerd/containerd.sock", "/run/containerd/containerd.sock", FlagShape.Single, FlagParsers.String);
+    private readonly Flag<string> _containerdNamespace = new("--containerd-namespace", "CONTAINERD_NAMESPACE", "containerd namespace whose images are served.", "k8s.io", "k8s.io", FlagShape.Single, FlagParsers.String);
+    private readonly Flag<string> _contentPath = new("--containerd-content-path", "CONTAINERD_CONTENT_PATH", "containerd's content store folder; empty: discover it through containerd, and read blobs over gRPC when it is not readable.", "/var/lib/containerd/io.containerd.content.v1.content", "/var/lib/containerd/io.containerd.content.v1.content", FlagShape.Single, AllowEmpty);
+    private readonly Flag<string> _registryConfigPath = CommonFlags.RegistryConfigPath("Folder containerd reads hosts.toml from (checked by preflight).");
+    private readonly Flag<string> _dataDir = new("--data-dir", "DATA_DIR", "Folder where the node identity (private.key) persists; empty: a new identity per start.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
+    private readonly Flag<IReadOnlyList<string>> _mirroredRegistries = CommonFlags.MirroredRegistries("Registries whose content is advertised and mirrored; empty: all.");
+    private readonly Flag<IReadOnlyList<Regex>> _registryFilters = new("--registry-filters", "REGISTRY_FILTERS", "Regular expressions over registry/repository[:tag]; matching content is neither advertised nor mirrored (e.g. :latest$).", [], string.Empty, FlagShape.List, FlagParsers.Regexes);
+    private readonly Flag<TimeSpan> _resolveTimeout = new("--mirror-resolve-timeout", "MIRROR_RESOLVE_TIMEOUT", "Longest wait for the next peer from a lookup.", TimeSpan.FromMilliseconds(20), "20ms", FlagShape.Single, FlagParsers.Duration);
+    private readonly Flag<int> _resolveRetries = new("--mirror-resolve-retries", "MIRROR_RESOLVE_RETRIES", "Most peers tried for one request.", 3, "3", FlagShape.Single, FlagParsers.Int(1, 100));
+    private readonly Flag<bool> _resolveLatestTag = new("--resolve-latest-tag", "RESOLVE_LATEST_TAG", "Resolve the latest tag through peers (deprecated: use --registry-filters).", true, "true", FlagShape.Switch, FlagParsers.Bool);
+    private readonly Flag<bool> _debugWeb = new("--debug-web-enabled", "DEBUG_WEB_ENABLED", "Serve the debug web UI on the metrics address.", true, "true", FlagShape.Switch, FlagParsers.Bool);
+    private readonly Flag<BootstrapKind?> _bootstrapKind = new("--bootstrap-kind", "BOOTSTRAP_KIND", "How to find the first peers: dns, http or static (required).", null, string.Empty, FlagShape.Single, FlagParsers.Enum<BootstrapKind?>(("dns", BootstrapKind.Dns), ("http", BootstrapKind.Http), ("static", BootstrapKind.Static)));
+    private readonly Flag<string> _dnsDomain = new("--dns-bootstrap-domain", "DNS_BOOTSTRAP_DOMAIN", "Domain resolved to the peers' IPs (dns bootstrap).", string.Empty, string.Empty, FlagShape.Single, FlagParsers.String);
+    private readonly Flag<ListenAddress?> _httpAddr = new("--http-bootstrap-addr", "HTTP_BOOTSTRAP_ADDR", "Address to serve GET /id on (http bootstrap); empty: do not serve.", null, string.Empty, FlagShape.Single, FlagParsers.OptionalAddress);
+    private readonly Flag<Uri?> _httpUrl = new("--http-bootstrap-url", "HTTP_BOOTSTRAP_URL", "URL of a peer's /id (http bootstrap).", null, string.Empty, FlagShape.Single, FlagParsers.Url, "--http-bootstrap-peer");
+    private readonly Flag<string> _httpCertDir = new("--http-bootstrap-cert-dir", "HTTP_BOOTSTRAP_CERT_DIR", "Folder with ca.crt and optionally tls.crt/tls.key for the http bootstrap.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
+    private readonly Flag<IReadOnlyList<string>> _staticPeers = new("--static-bootstrap-peers", "STATIC_BOOTSTRAP_PEERS", "Peers as full multiaddrs /ip4/…/tcp/5001/p2p/<id> (static bootstrap).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
+    private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
+    private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and refuse to run when mirroring cannot work.", true, "true", FlagShape.Switch, FlagParsers.Bool);
+
+    public IEnumerable<Flag> Flags =>
+    [
+        _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
+        _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _resolveLatestTag, _debugWeb,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _basicAuthDir, _preflight,
+    ];
+
+    public Command Build()
+    {
+        var command = new Command("registry", "Run the registry mirror daemon (the DaemonSet container).");
+        foreach (var flag in Flags)
+        {
+            command.Options.Add(flag.Option);
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var errors = new List<string>();
+            var settings = Bind(parseResult, errors);
+            if (errors.Count > 0)
+            {
+                return CliErrors.Report(errors, "registry");
+            }
+
+            return await RegistryApp.RunAsync(settings!, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>Resolves every flag and reports every problem at once.</summary>
+    public RegistrySettings? Bind(ParseResult parseResult, List<string> errors)
+    {
+        var kind = _bootstrapKind.Resolve(parseResult, errors);
+        string dnsDomain = _dnsDomain.Resolve(parseResult, errors);
+        var httpUrl = _httpUrl.Resolve(parseResult, errors);
+        var staticPeers = _staticPeers.Resolve(parseResult, errors);
+        switch (kind)
+        {
+            case null when !_bootstrapKind.IsSet(parseResult):
+                errors.Add("--bootstrap-kind (BOOTSTRAP_KIND) is required: dns, http or static");
+                break;
+            case BootstrapKind.Dns when dnsDomain.Length == 0:
+                errors.Add("--bootstrap-kind=dns needs --dns-bootstrap-domain (DNS_BOOTSTRAP_DOMAIN), e.g. spegel-bootstrap.spegel.svc.cluster.local.");
+                break;
+            case BootstrapKind.Http when httpUrl is null:
+                errors.Add("--bootstrap-kind=http needs --http-bootstrap-url (HTTP_BOOTSTRAP_URL), e.g. http://10.0.0.5:5002/id");
+                break;
+        }
+
+        foreach (string peer in staticPeers)
+        {
+            if (!peer.StartsWith('/') || !peer.Contains("/p2p/", StringComparison.Ordinal))
+            {
+                errors.Add($"--static-bootstrap-peers: '{peer}' is not a peer multiaddr; expected /ip4/<ip>/tcp/<port>/p2p/<peer id>");
+            }
+        }
+
+        var mirrored = CliErrors.ParseRegistries(_mirroredRegistries, parseResult, allowWildcard: true, errors);
+        var settings = new RegistrySettings
+        {
+            LogLevel = _logLevel.Resolve(parseResult, errors),
+            RegistryAddr = _registryAddr.Resolve(parseResult, errors),
+            RouterAddr = _routerAddr.Resolve(parseResult, errors),
+            MetricsAddr = _metricsAddr.Resolve(parseResult, errors),
+            ContainerdSock = _containerdSock.Resolve(parseResult, errors),
+            ContainerdNamespace = _containerdNamespace.Resolve(parseResult, errors),
+            ContainerdContentPath = _contentPath.Resolve(parseResult, errors),
+            ContainerdRegistryConfigPath = _registryConfigPath.Resolve(parseResult, errors),
+            DataDir = _dataDir.Resolve(parseResult, errors),
+            MirroredRegistries = mirrored,
+            RegistryFilters = _registryFilters.Resolve(parseResult, errors),
+            MirrorResolveTimeout = _resolveTimeout.Resolve(parseResult, errors),
+            MirrorResolveRetries = _resolveRetries.Resolve(parseResult, errors),
+            ResolveLatestTag = _resolveLatestTag.Resolve(parseResult, errors),
+            DebugWebEnabled = _debugWeb.Resolve(parseResult, errors),
+            BootstrapKind = kind ?? BootstrapKind.Static,
+            DnsBootstrapDomain = dnsDomain,
+            HttpBootstrapAddr = _httpAddr.Resolve(parseResult, errors),
+            HttpBootstrapUrl = httpUrl,
+            HttpBootstrapCertDir = _httpCertDir.Resolve(parseResult, errors),
+            StaticBootstrapPeers = staticPeers,
+            BasicAuthDir = _basicAuthDir.Resolve(parseResult, errors),
+            Preflight = _preflight.Resolve(parseResult, errors),
+        };
+        return errors.Count == 0 ? settings : null;
+    }
+
+    private static bool AllowEmpty(IReadOnlyList<string> values, out string value, out string expected)
+    {
+        expected = "one value (may be empty)";
+        value = values.Count == 1 ? values[0] : string.Empty;
+        return values.Count <= 1;
+    }
+}

@@ -1,0 +1,203 @@
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Spegel.Containerd;
+using Spegel.Registry;
+using Spegel.Routing;
+using Spegel.Store;
+
+namespace Spegel.Hosting;
+
+/// <summary>
+/// The <c>spegel registry</c> daemon: connect to containerd, run the preflight checks, find the content folder, then
+/// serve the registry API until stopped.
+/// </summary>
+internal static partial class RegistryApp
+{
+    private static readonly TimeSpan ContainerdWait = TimeSpan.FromSeconds(30);
+
+    public static async Task<int> RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
+    {
+        using var loggerFactory = SpegelLogging.CreateFactory(settings.LogLevel);
+        var log = loggerFactory.CreateLogger("Spegel.Startup");
+        using var client = new ContainerdClient(settings.ContainerdSock, settings.ContainerdNamespace);
+
+        string? version = await WaitForContainerdAsync(client, log, cancellationToken).ConfigureAwait(false);
+        if (version is null)
+        {
+            LogContainerdUnavailable(log, settings.ContainerdSock, ContainerdWait.TotalSeconds);
+            return 1;
+        }
+
+        LogContainerd(log, version, settings.ContainerdSock, settings.ContainerdNamespace);
+        if (settings.Preflight && !await PreflightAsync(client, version, settings, log, cancellationToken).ConfigureAwait(false))
+        {
+            return 1;
+        }
+
+        var location = await ResolveContentLocationAsync(client, settings, log, cancellationToken).ConfigureAwait(false);
+        BasicAuth auth;
+        try
+        {
+            auth = BasicAuth.Load(settings.BasicAuthDir);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            LogBadAuth(log, ex.Message);
+            return 1;
+        }
+
+        if (settings.BootstrapKind != BootstrapKind.Static || settings.StaticBootstrapPeers.Count > 0)
+        {
+            LogNoRouting(log, settings.BootstrapKind.ToString().ToLowerInvariant());
+        }
+
+        var app = Build(settings, client, location, auth, new LocalOnlyRouter());
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>The web host, with every piece substitutable (tests pass their own store or router).</summary>
+    public static WebApplication Build(RegistrySettings settings, ContainerdClient client, ContentLocation location, BasicAuth auth, IRouter router)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        SpegelLogging.Configure(builder.Logging, settings.LogLevel);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestLineSize = 16 * 1024;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            kestrel.Limits.MaxRequestBodySize = 0;
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
+            if (settings.RegistryAddr.TryGetEndPoint() is { } endPoint)
+            {
+                kestrel.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+            else
+            {
+                kestrel.ListenLocalhost(settings.RegistryAddr.Port, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+        });
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddContainerdStore(client, location);
+        builder.Services.TryAddSingleton(router);
+        builder.Services.AddSingleton(auth);
+        builder.Services.AddSingleton<RegistryHandler>();
+
+        var app = builder.Build();
+        app.UseMiddleware<RequestLogging>();
+        var handler = app.Services.GetRequiredService<RegistryHandler>();
+        app.Run(handler.HandleAsync);
+        return app;
+    }
+
+    public static IServiceCollection AddContainerdStore(this IServiceCollection services, ContainerdClient client, ContentLocation location)
+    {
+        services.TryAddSingleton(client);
+        services.TryAddSingleton(location);
+        services.TryAddSingleton<IContentStore, ContainerdContentStore>();
+        return services;
+    }
+
+    private static async Task<string?> WaitForContainerdAsync(ContainerdClient client, ILogger log, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + ContainerdWait;
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return await ContainerdInspector.GetVersionAsync(client, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && DateTime.UtcNow < deadline)
+            {
+                LogWaitingForContainerd(log, client.SocketPath, ex.Status.Detail);
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
+            }
+            catch (RpcException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private static async Task<bool> PreflightAsync(ContainerdClient client, string version, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
+    {
+        var cri = await ContainerdInspector.GetCriSettingsAsync(client, cancellationToken).ConfigureAwait(false);
+        var findings = Preflight.Evaluate(version, cri, settings.ContainerdRegistryConfigPath);
+        foreach (var finding in findings)
+        {
+            if (finding.Severity == PreflightSeverity.Error)
+            {
+                LogPreflightError(log, finding.Message);
+            }
+            else
+            {
+                LogPreflightWarning(log, finding.Message);
+            }
+        }
+
+        return findings.All(f => f.Severity != PreflightSeverity.Error);
+    }
+
+    private static async Task<ContentLocation> ResolveContentLocationAsync(ContainerdClient client, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
+    {
+        string? root = settings.ContainerdContentPath;
+        if (string.IsNullOrEmpty(root))
+        {
+            root = await ContainerdInspector.DiscoverContentRootAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (root is not null && ContentLocation.IsReadable(root))
+        {
+            return new ContentLocation(root);
+        }
+
+        LogContentOverGrpc(log, root ?? "(not discovered)");
+        return new ContentLocation(null);
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Connected to containerd {Version} at {Socket}, namespace {Namespace}")]
+    private static partial void LogContainerd(ILogger logger, string version, string socket, string @namespace);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Waiting for containerd at {Socket}: {Reason}")]
+    private static partial void LogWaitingForContainerd(ILogger logger, string socket, string reason);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "containerd did not answer at {Socket} within {Seconds} s: check --containerd-sock and that containerd is running")]
+    private static partial void LogContainerdUnavailable(ILogger logger, string socket, double seconds);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Preflight: {Message}")]
+    private static partial void LogPreflightError(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Preflight: {Message}")]
+    private static partial void LogPreflightWarning(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Content folder {Path} is not readable: blobs are read through containerd's gRPC API (slower); mount the folder read-only or set --containerd-content-path")]
+    private static partial void LogContentOverGrpc(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Serving the registry on {Address}; blobs from {ContentRoot}; basic auth {AuthEnabled}")]
+    private static partial void LogServing(ILogger logger, string address, string contentRoot, bool authEnabled);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Basic auth: {Reason}")]
+    private static partial void LogBadAuth(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Peer routing ({Kind} bootstrap) is not built yet: this node serves only its own content and answers 404 for the rest")]
+    private static partial void LogNoRouting(ILogger logger, string kind);
+}

@@ -1,0 +1,64 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using Spegel.Cli;
+using Spegel.Oci;
+
+namespace Spegel.Hosting;
+
+internal enum BootstrapKind
+{
+    Dns,
+    Http,
+    Static,
+}
+
+/// <summary>Everything <c>spegel registry</c> was configured with, validated.</summary>
+internal sealed record RegistrySettings
+{
+    public required LogLevel LogLevel { get; init; }
+
+    public required ListenAddress RegistryAddr { get; init; }
+
+    public required ListenAddress RouterAddr { get; init; }
+
+    public required ListenAddress MetricsAddr { get; init; }
+
+    public required string ContainerdSock { get; init; }
+
+    public required string ContainerdNamespace { get; init; }
+
+    /// <summary>Empty: discover through introspection.</summary>
+    public required string ContainerdContentPath { get; init; }
+
+    public required string ContainerdRegistryConfigPath { get; init; }
+
+    public required string DataDir { get; init; }
+
+    public required IReadOnlyList<RegistryUrl> MirroredRegistries { get; init; }
+
+    public required IReadOnlyList<Regex> RegistryFilters { get; init; }
+
+    public required TimeSpan MirrorResolveTimeout { get; init; }
+
+    public required int MirrorResolveRetries { get; init; }
+
+    public required bool ResolveLatestTag { get; init; }
+
+    public required bool DebugWebEnabled { get; init; }
+
+    public required BootstrapKind BootstrapKind { get; init; }
+
+    public required string DnsBootstrapDomain { get; init; }
+
+    public required ListenAddress? HttpBootstrapAddr { get; init; }
+
+    public required Uri? HttpBootstrapUrl { get; init; }
+
+    public required string HttpBootstrapCertDir { get; init; }
+
+    public required IReadOnlyList<string> StaticBootstrapPeers { get; init; }
+
+    public required string BasicAuthDir { get; init; }
+
+    public required bool Preflight { get; init; }
+}

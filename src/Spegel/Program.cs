@@ -1,0 +1,3 @@
+using Spegel.Cli;
+
+return await SpegelCli.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Spegel.Registry;
+
+/// <summary>
+/// One structured log line per request (path, status, method, latency, ip, handler). Successes are logged at
+/// Debug, client errors at Information (a 404 is a normal mirror answer), server errors at Warning; health checks
+/// are not logged.
+/// </summary>
+internal sealed partial class RequestLogging(RequestDelegate next, ILogger<RequestLogging> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            string handler = context.Items[RequestLogItems.Handler] as string ?? "unknown";
+            if (handler is not ("healthz" or "livez"))
+            {
+                var elapsed = Stopwatch.GetElapsedTime(start);
+                int status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
+                var level = status switch
+                {
+                    < 400 => LogLevel.Debug,
+                    < 500 => LogLevel.Information,
+                    _ => LogLevel.Warning,
+                };
+                if (logger.IsEnabled(level))
+                {
+                    LogRequest(
+                        logger,
+                        level,
+                        context.Request.Path.Value ?? string.Empty,
+                        status,
+                        context.Request.Method,
+                        elapsed.TotalMilliseconds,
+                        context.Connection.RemoteIpAddress?.ToString() ?? string.Empty,
+                        handler,
+                        context.Items[RequestLogItems.Source] as string ?? string.Empty,
+                        context.Items[RequestLogItems.Error] as string ?? string.Empty);
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 1301, Message = "{Method} {Path} {Status} in {LatencyMs:0.###} ms from {Ip} ({Handler} {Source}) {Error}")]
+    private static partial void LogRequest(ILogger logger, LogLevel level, string path, int status, string method, double latencyMs, string ip, string handler, string source, string error);
+}

@@ -1,0 +1,22 @@
+using System.Net;
+
+namespace Spegel.Routing;
+
+/// <summary>
+/// Finds which peers hold a key and tells peers what we hold. The libp2p Kademlia DHT is the real implementation;
+/// tests and single-node runs use simpler ones.
+/// </summary>
+internal interface IRouter
+{
+    /// <summary>SPEC §6: at least one peer known, or we are alone by configuration.</summary>
+    bool Ready { get; }
+
+    /// <summary>Announces that this node holds <paramref name="keys"/>.</summary>
+    Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
+
+    /// <summary>Stops announcing <paramref name="keys"/> (remote records expire on their own).</summary>
+    Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
+
+    /// <summary>Peers (their registry IP addresses) that hold <paramref name="key"/>, as they are found.</summary>
+    IAsyncEnumerable<IPAddress> LookupAsync(string key, int count, CancellationToken cancellationToken);
+}

@@ -1,0 +1,20 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+
+namespace Spegel.Routing;
+
+/// <summary>A router for a node that has no peers: always ready, finds nobody. Used until the DHT router exists.</summary>
+internal sealed class LocalOnlyRouter : IRouter
+{
+    public bool Ready => true;
+
+    public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async IAsyncEnumerable<IPAddress> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        yield break;
+    }
+}

@@ -1,0 +1,68 @@
+using System.IO.Pipelines;
+using Spegel.Oci;
+
+namespace Spegel.Store;
+
+/// <summary>A blob this node holds: its digest, size and the labels containerd keeps on it.</summary>
+internal sealed record ContentInfo(Digest Digest, long Size, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>An image (a name that points at a manifest or index) in the store.</summary>
+internal sealed record ImageRecord(string Name, Digest Target, string MediaType, long Size);
+
+/// <summary>
+/// What this node holds. containerd is the implementation; tests may substitute others. Everything above it
+/// (registry endpoints, advertising) sees content only through here.
+/// </summary>
+internal interface IContentStore
+{
+    /// <summary>The blob's info when it exists in our namespace, else null.</summary>
+    ValueTask<ContentInfo?> StatAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>The image named <paramref name="name"/> (e.g. <c>docker.io/library/nginx:1.27</c>), else null.</summary>
+    ValueTask<ImageRecord?> ResolveImageAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Opens a blob for reading, or null when it is not (or no longer) in the store.</summary>
+    ValueTask<BlobReader?> OpenAsync(Digest digest, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<ImageRecord> ListImagesAsync(CancellationToken cancellationToken);
+
+    IAsyncEnumerable<ContentInfo> ListContentAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>An open blob. Copies ranges straight to a pipe so a blob is never held in memory.</summary>
+internal abstract class BlobReader : IAsyncDisposable
+{
+    protected BlobReader(Digest digest, long size)
+    {
+        Digest = digest;
+        Size = size;
+    }
+
+    public Digest Digest { get; }
+
+    public long Size { get; }
+
+    /// <summary>Writes bytes [offset, offset+count) to <paramref name="destination"/>, flushing as it goes.</summary>
+    public abstract Task CopyToAsync(PipeWriter destination, long offset, long count, CancellationToken cancellationToken);
+
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Reads a small blob (a manifest) whole; fails when it is larger than <paramref name="maxBytes"/>.</summary>
+    public async Task<byte[]> ReadAllAsync(int maxBytes, CancellationToken cancellationToken)
+    {
+        if (Size > maxBytes)
+        {
+            throw new InvalidDataException($"{Digest} is {Size} bytes, more than the {maxBytes} allowed for a manifest");
+        }
+
+        var buffer = new MemoryStream((int)Size);
+        var writer = PipeWriter.Create(buffer, new StreamPipeWriterOptions(leaveOpen: true));
+        await CopyToAsync(writer, 0, Size, cancellationToken).ConfigureAwait(false);
+        await writer.CompleteAsync().ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,15 @@
+using Spegel.Oci;
+
+namespace Spegel.Store;
+
+internal enum StoreEventKind
+{
+    ImageCreated,
+    ImageUpdated,
+    ImageDeleted,
+    ContentCreated,
+    ContentDeleted,
+}
+
+/// <summary>A change in the store: an image name (for image events) or a digest (for content events).</summary>
+internal sealed record StoreEvent(StoreEventKind Kind, string? ImageName, Digest? Digest);

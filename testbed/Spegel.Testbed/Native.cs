@@ -1,0 +1,13 @@
+using System.Runtime.InteropServices;
+
+namespace Spegel.Testbed;
+
+internal static partial class Native
+{
+    public const int SigTerm = 15;
+    public const int SigStop = 19;
+    public const int SigCont = 18;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+}

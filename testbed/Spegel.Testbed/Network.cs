@@ -1,0 +1,56 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Spegel.Testbed;
+
+public static class Network
+{
+    /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Polls until <paramref name="probe"/> returns true, or throws with <paramref name="what"/>.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> probe, TimeSpan timeout, string what, Func<string>? diagnostics = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                if (await probe().ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or TaskCanceledException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{what} not ready within {timeout.TotalSeconds} s\n{diagnostics?.Invoke()}");
+            }
+
+            await Task.Delay(25).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>GET that returns the status code, or 0 when the connection fails; never waits over 2 s.</summary>
+    public static async Task<int> StatusAsync(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            using var response = await http.GetAsync(url).ConfigureAwait(false);
+            return (int)response.StatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace Spegel.Testbed;
+
+/// <summary>The Debian programs the test bed drives. <c>./test.sh</c> and <c>./demo.sh</c> install them.</summary>
+public static class Tools
+{
+    public const string Containerd = "/usr/bin/containerd";
+    public const string Ctr = "/usr/bin/ctr";
+    public const string Registry = "/usr/bin/docker-registry";
+    public const string Skopeo = "/usr/bin/skopeo";
+    public const string Nginx = "/usr/sbin/nginx";
+    public const string Ip = "/usr/sbin/ip";
+    public const string Nft = "/usr/sbin/nft";
+    public const string Tc = "/usr/sbin/tc";
+
+    /// <summary>Throws a message that says how to install what is missing.</summary>
+    public static void Require(params string[] tools)
+    {
+        var missing = tools.Where(t => !File.Exists(t)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"missing {string.Join(", ", missing)}: run ./test.sh (it installs containerd runc docker-registry skopeo nftables iproute2 nginx-light with apt-get)");
+        }
+    }
+
+    public static bool Available(params string[] tools) => tools.All(File.Exists);
+}
