@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Spegel.Containerd;
 using Spegel.Registry;
@@ -56,7 +55,8 @@ internal static partial class RegistryApp
             LogNoRouting(log, settings.BootstrapKind.ToString().ToLowerInvariant());
         }
 
-        var app = Build(settings, client, location, auth, new LocalOnlyRouter());
+        var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
+        var app = Build(settings, store, new LocalOnlyRouter(), auth);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
         try
@@ -73,8 +73,8 @@ internal static partial class RegistryApp
         return 0;
     }
 
-    /// <summary>The web host, with every piece substitutable (tests pass their own store or router).</summary>
-    public static WebApplication Build(RegistrySettings settings, ContainerdClient client, ContentLocation location, BasicAuth auth, IRouter router)
+    /// <summary>The web host; tests pass their own store or router.</summary>
+    public static WebApplication Build(RegistrySettings settings, IContentStore store, IRouter router, BasicAuth auth)
     {
         var builder = WebApplication.CreateSlimBuilder();
         SpegelLogging.Configure(builder.Logging, settings.LogLevel);
@@ -95,8 +95,8 @@ internal static partial class RegistryApp
             }
         });
         builder.Services.AddSingleton(settings);
-        builder.Services.AddContainerdStore(client, location);
-        builder.Services.TryAddSingleton(router);
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(router);
         builder.Services.AddSingleton(auth);
         builder.Services.AddSingleton<RegistryHandler>();
 
@@ -105,14 +105,6 @@ internal static partial class RegistryApp
         var handler = app.Services.GetRequiredService<RegistryHandler>();
         app.Run(handler.HandleAsync);
         return app;
-    }
-
-    public static IServiceCollection AddContainerdStore(this IServiceCollection services, ContainerdClient client, ContentLocation location)
-    {
-        services.TryAddSingleton(client);
-        services.TryAddSingleton(location);
-        services.TryAddSingleton<IContentStore, ContainerdContentStore>();
-        return services;
     }
 
     private static async Task<string?> WaitForContainerdAsync(ContainerdClient client, ILogger log, CancellationToken cancellationToken)

@@ -1,0 +1,57 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Spegel.Cli;
+using Spegel.Hosting;
+using Spegel.Registry;
+using Spegel.Routing;
+
+namespace Spegel.Tests.Registry;
+
+/// <summary>The real registry web host on a loopback port, over a test store.</summary>
+internal sealed class RegistryServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private RegistryServer(WebApplication app, int port)
+    {
+        _app = app;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+
+    public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null)
+    {
+        var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
+        var app = RegistryApp.Build(settings, store, router ?? new LocalOnlyRouter(), auth ?? BasicAuth.None);
+        await app.StartAsync();
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        int port = new Uri(addresses.First()).Port;
+        return new RegistryServer(app, port);
+    }
+
+    /// <summary>Settings exactly as the command line would produce them.</summary>
+    public static RegistrySettings Settings(params string[] args)
+    {
+        var command = new RegistryCommand();
+        var root = new RootCommand();
+        var registry = command.Build();
+        root.Subcommands.Add(registry);
+        var parseResult = root.Parse(["registry", .. args]);
+        var errors = new List<string>();
+        var settings = command.Bind(parseResult, errors);
+        Assert.Empty(errors);
+        return settings!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
