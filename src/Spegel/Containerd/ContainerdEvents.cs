@@ -37,7 +37,11 @@ internal static class ContainerdEvents
         }
     }
 
-    /// <summary>Decodes one event payload; unknown types and malformed payloads give null.</summary>
+    /// <summary>
+    /// Decodes one event payload; unknown types and malformed payloads give null. containerd's type URLs are bare
+    /// type names (<c>containerd.services.images.v1.ImageCreate</c>), without the <c>type.googleapis.com/</c> prefix
+    /// that <c>Any.Is</c> expects, so the name is matched here.
+    /// </summary>
     public static StoreEvent? Decode(Any? payload)
     {
         if (payload is null)
@@ -45,39 +49,24 @@ internal static class ContainerdEvents
             return null;
         }
 
+        string typeUrl = payload.TypeUrl;
+        string typeName = typeUrl[(typeUrl.LastIndexOf('/') + 1)..];
         try
         {
-            if (payload.Is(ImageCreate.Descriptor))
+            return typeName switch
             {
-                return new StoreEvent(StoreEventKind.ImageCreated, payload.Unpack<ImageCreate>().Name, null);
-            }
-
-            if (payload.Is(ImageUpdate.Descriptor))
-            {
-                return new StoreEvent(StoreEventKind.ImageUpdated, payload.Unpack<ImageUpdate>().Name, null);
-            }
-
-            if (payload.Is(ImageDelete.Descriptor))
-            {
-                return new StoreEvent(StoreEventKind.ImageDeleted, payload.Unpack<ImageDelete>().Name, null);
-            }
-
-            if (payload.Is(ContentCreate.Descriptor))
-            {
-                return DigestEvent(StoreEventKind.ContentCreated, payload.Unpack<ContentCreate>().Digest);
-            }
-
-            if (payload.Is(ContentDelete.Descriptor))
-            {
-                return DigestEvent(StoreEventKind.ContentDeleted, payload.Unpack<ContentDelete>().Digest);
-            }
+                "containerd.services.images.v1.ImageCreate" => new StoreEvent(StoreEventKind.ImageCreated, ImageCreate.Parser.ParseFrom(payload.Value).Name, null),
+                "containerd.services.images.v1.ImageUpdate" => new StoreEvent(StoreEventKind.ImageUpdated, ImageUpdate.Parser.ParseFrom(payload.Value).Name, null),
+                "containerd.services.images.v1.ImageDelete" => new StoreEvent(StoreEventKind.ImageDeleted, ImageDelete.Parser.ParseFrom(payload.Value).Name, null),
+                "containerd.events.ContentCreate" => DigestEvent(StoreEventKind.ContentCreated, ContentCreate.Parser.ParseFrom(payload.Value).Digest),
+                "containerd.events.ContentDelete" => DigestEvent(StoreEventKind.ContentDeleted, ContentDelete.Parser.ParseFrom(payload.Value).Digest),
+                _ => null,
+            };
         }
         catch (Google.Protobuf.InvalidProtocolBufferException)
         {
             return null;
         }
-
-        return null;
     }
 
     private static StoreEvent? DigestEvent(StoreEventKind kind, string digest) =>

@@ -18,13 +18,14 @@ internal sealed class GrpcBlobReader(ContainerdClient client, Digest digest, lon
 
         var request = new ReadContentRequest { Digest = Digest.ToString(), Offset = offset, Size = count };
         using var call = client.Content.Read(request, client.Call(cancellationToken));
-        long expected = offset;
-        long end = offset + count;
+
+        // containerd numbers response chunks from the requested offset: the first chunk is at 0.
+        long expected = 0;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (chunk.Offset != expected || expected + chunk.Data.Length > end)
+            if (chunk.Offset != expected || expected + chunk.Data.Length > count)
             {
-                throw new IOException($"containerd returned bytes at {chunk.Offset} (+{chunk.Data.Length}) of {Digest} while {expected} was expected");
+                throw new IOException($"containerd returned bytes at {offset}+{chunk.Offset} (+{chunk.Data.Length}) of {Digest} while {offset}+{expected} was expected");
             }
 
             FlushResult flush = await destination.WriteAsync(chunk.Data.Memory, cancellationToken).ConfigureAwait(false);
@@ -35,9 +36,9 @@ internal sealed class GrpcBlobReader(ContainerdClient client, Digest digest, lon
             }
         }
 
-        if (expected != end)
+        if (expected != count)
         {
-            throw new IOException($"containerd ended {Digest} at {expected} of {end} bytes");
+            throw new IOException($"containerd ended {Digest} after {expected} of {count} bytes from {offset}");
         }
     }
 }

@@ -41,6 +41,16 @@ public sealed class ContainerdEventsTests
     }
 
     [Fact]
+    public void DecodesContainerdsBareTypeUrls()
+    {
+        // What containerd 1.6 actually sends: the type name without a type.googleapis.com/ prefix.
+        var payload = new Any { TypeUrl = "containerd.services.images.v1.ImageCreate", Value = new ImageCreate { Name = "a:1" }.ToByteString() };
+        Assert.Equal(new StoreEvent(StoreEventKind.ImageCreated, "a:1", null), ContainerdEvents.Decode(payload));
+        var delete = new Any { TypeUrl = "containerd.events.ContentDelete", Value = new ContentDelete { Digest = D }.ToByteString() };
+        Assert.Equal(StoreEventKind.ContentDeleted, ContainerdEvents.Decode(delete)!.Kind);
+    }
+
+    [Fact]
     public void IgnoresUnknownMalformedAndInvalid()
     {
         Assert.Null(ContainerdEvents.Decode(null));

@@ -1,0 +1,48 @@
+namespace Spegel.Testbed;
+
+/// <summary>A <c>spegel registry</c> process (the built <c>spegel.dll</c>, run with <c>dotnet</c>).</summary>
+public sealed class SpegelProcess : IAsyncDisposable
+{
+    private SpegelProcess(Daemon daemon, string registryAddress)
+    {
+        Daemon = daemon;
+        RegistryAddress = registryAddress;
+    }
+
+    public Daemon Daemon { get; }
+
+    /// <summary><c>host:port</c> of its registry API.</summary>
+    public string RegistryAddress { get; }
+
+    public Uri BaseAddress => new($"http://{RegistryAddress}");
+
+    /// <summary>The <c>spegel.dll</c> next to the running assembly (test, demo and bench projects reference the product).</summary>
+    public static string DefaultBinary => Path.Combine(AppContext.BaseDirectory, "spegel.dll");
+
+    /// <summary>Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers.</summary>
+    public static async Task<SpegelProcess> StartAsync(string logPath, string registryAddress, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    {
+        var daemon = Daemon.Start("dotnet", [DefaultBinary, "registry", "--registry-addr", registryAddress, .. arguments], logPath, environment);
+        var process = new SpegelProcess(daemon, registryAddress);
+        await Network.WaitUntilAsync(
+            async () =>
+            {
+                if (daemon.HasExited)
+                {
+                    throw new InvalidOperationException($"spegel exited during start:\n{daemon.ReadLog()}");
+                }
+
+                return await Network.StatusAsync($"http://{registryAddress}/livez").ConfigureAwait(false) == 200;
+            },
+            TimeSpan.FromSeconds(60),
+            "spegel registry",
+            daemon.ReadLog).ConfigureAwait(false);
+        return process;
+    }
+
+    /// <summary>Runs a one-shot spegel subcommand (configuration, version, …).</summary>
+    public static Task<CommandResult> RunAsync(IEnumerable<string> arguments, TimeSpan? timeout = null, IDictionary<string, string>? environment = null) =>
+        ProcessRunner.RunAsync("dotnet", [DefaultBinary, .. arguments], timeout ?? TimeSpan.FromSeconds(60), environment);
+
+    public ValueTask DisposeAsync() => Daemon.DisposeAsync();
+}
