@@ -64,6 +64,14 @@ public static class TestImages
         return images;
     }
 
+    /// <summary>One single-platform image with layers of the given sizes (seeded by <paramref name="seed"/>).</summary>
+    public static TestImage BuildImage(OciLayout layout, string repository, string tag, IReadOnlyList<long> layerSizes, int seed)
+    {
+        var layers = layerSizes.Select((size, i) => layout.AddLayer(seed + i, size)).ToList();
+        var manifest = layout.AddManifest(layout.AddConfig("amd64", layers.Select(l => l.DiffId)), layers.Select(l => l.Layer));
+        return Tagged(layout, new TestImage(repository, tag, PushFormat.Oci, false, false, $"{layerSizes.Count} layers"), manifest);
+    }
+
     private static TestImage Tagged(OciLayout layout, TestImage image, OciDescriptor target)
     {
         layout.Tag(image.LayoutTag, target);

@@ -43,12 +43,13 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
                         context.Connection.RemoteIpAddress?.ToString() ?? string.Empty,
                         handler,
                         context.Items[RequestLogItems.Source] as string ?? string.Empty,
+                        context.Response.ContentLength ?? -1,
                         context.Items[RequestLogItems.Error] as string ?? string.Empty);
                 }
             }
         }
     }
 
-    [LoggerMessage(EventId = 1301, Message = "{Method} {Path} {Status} in {LatencyMs:0.###} ms from {Ip} ({Handler} {Source}) {Error}")]
-    private static partial void LogRequest(ILogger logger, LogLevel level, string path, int status, string method, double latencyMs, string ip, string handler, string source, string error);
+    [LoggerMessage(EventId = 1301, Message = "{Method} {Path} {Status} in {LatencyMs:0.###} ms from {Ip} ({Handler} {Source}) {Bytes} bytes {Error}")]
+    private static partial void LogRequest(ILogger logger, LogLevel level, string path, int status, string method, double latencyMs, string ip, string handler, string source, long bytes, string error);
 }

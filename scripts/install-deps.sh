@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the demo, the tests and the benchmarks drive (TESTBED.md §1). Idempotent and fast
+# when everything is present. Needs root (apt-get).
+set -euo pipefail
+
+packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v dotnet >/dev/null || { echo "the .NET 10 SDK (dotnet) is required: https://dot.net" >&2; exit 1; }

@@ -1,0 +1,41 @@
+using System.Text.Json;
+
+namespace Spegel.Testbed;
+
+/// <summary>One request line of spegel's JSON log (event 1301): what was asked and where the answer came from.</summary>
+public sealed record RequestLogEntry(string Method, string Path, int Status, double LatencyMs, string Handler, string Source, long Bytes)
+{
+    public static IReadOnlyList<RequestLogEntry> Parse(string log)
+    {
+        var entries = new List<RequestLogEntry>();
+        foreach (string line in log.Split('\n'))
+        {
+            if (!line.StartsWith('{') || !line.Contains("\"EventId\":1301", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                using var json = JsonDocument.Parse(line);
+                var state = json.RootElement.GetProperty("State");
+                entries.Add(new RequestLogEntry(
+                    state.GetProperty("Method").GetString() ?? string.Empty,
+                    state.GetProperty("Path").GetString() ?? string.Empty,
+                    state.GetProperty("Status").GetInt32(),
+                    state.GetProperty("LatencyMs").GetDouble(),
+                    state.GetProperty("Handler").GetString() ?? string.Empty,
+                    state.GetProperty("Source").GetString() ?? string.Empty,
+                    state.TryGetProperty("Bytes", out var bytes) ? bytes.GetInt64() : -1));
+            }
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>The reference at the end of the path: a digest or a tag.</summary>
+    public string Reference => Path[(Path.LastIndexOf('/') + 1)..];
+}
