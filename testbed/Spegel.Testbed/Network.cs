@@ -45,7 +45,7 @@ public static class Network
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         try
         {
-            using var response = await http.GetAsync(url).ConfigureAwait(false);
+            using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
             return (int)response.StatusCode;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)

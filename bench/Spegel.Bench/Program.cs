@@ -1,0 +1,17 @@
+using Spegel.Bench;
+
+// Benchmarks. Each prints its baseline, measured in the same run, beside the figure and the ratio.
+//   registry   blob throughput vs nginx, image pull through the mirror vs from the registry, memory (issue 2)
+string scenario = args.FirstOrDefault() ?? "registry";
+var options = BenchOptions.Parse(args.Skip(1).ToArray());
+return scenario switch
+{
+    "registry" => await RegistryBenchmark.RunAsync(options),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]");
+    return 2;
+}
