@@ -1,0 +1,436 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+
+namespace Spegel.Libp2p.Muxing;
+
+/// <summary>
+/// A yamux session over a secure stream (specs yamux/README.md). The connection's dialer is the client (odd stream
+/// IDs). One reader loop dispatches frames; every frame write goes through one lock so header and payload stay
+/// together. Flow control is per stream; keep-alive pings detect dead peers; a protocol violation ends the session
+/// with GoAway(protocol error).
+/// </summary>
+public sealed class YamuxSession : IAsyncDisposable
+{
+    private readonly Stream _transport;
+    private readonly ConcurrentDictionary<uint, YamuxStream> _streams = new();
+    private readonly Channel<YamuxStream> _incoming;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CancellationTokenSource _closed = new();
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource> _pings = new();
+    private readonly TimeProvider _time;
+    private readonly byte[] _writeBuffer;
+    private uint _nextStreamId;
+    private uint _nextPing;
+    private int _inboundCount;
+    private int _disposed;
+    private Task? _readLoop;
+    private Task? _keepAlive;
+
+    public YamuxSession(Stream transport, bool isClient, YamuxOptions? options = null, TimeProvider? time = null)
+    {
+        _transport = transport;
+        IsClient = isClient;
+        Options = options ?? new YamuxOptions();
+        _time = time ?? TimeProvider.System;
+        _nextStreamId = isClient ? 1u : 2u;
+        _incoming = Channel.CreateBounded<YamuxStream>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.Wait });
+        _writeBuffer = new byte[YamuxHeader.Size + Options.MaxDataFrame];
+    }
+
+    public bool IsClient { get; }
+
+    public YamuxOptions Options { get; }
+
+    public bool IsClosed => _closed.IsCancellationRequested;
+
+    /// <summary>Cancelled when the session ends, for whatever reason.</summary>
+    public CancellationToken Closed => _closed.Token;
+
+    /// <summary>Why the session ended, when it did.</summary>
+    public Exception? CloseReason { get; private set; }
+
+    public int StreamCount => _streams.Count;
+
+    /// <summary>Streams the remote opened.</summary>
+    public ChannelReader<YamuxStream> Incoming => _incoming.Reader;
+
+    public void Start()
+    {
+        _readLoop = Task.Run(ReadLoopAsync);
+        _keepAlive = Task.Run(KeepAliveLoopAsync);
+    }
+
+    public async Task<YamuxStream> OpenStreamAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        uint id = Interlocked.Add(ref _nextStreamId, 2) - 2;
+        var stream = new YamuxStream(this, id, outbound: true);
+        _streams[id] = stream;
+        await SendAsync(YamuxType.WindowUpdate, YamuxFlags.Syn, id, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        return stream;
+    }
+
+    /// <summary>Round-trip time of a yamux ping.</summary>
+    public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
+    {
+        uint opaque = Interlocked.Increment(ref _nextPing);
+        var pong = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pings[opaque] = pong;
+        long start = _time.GetTimestamp();
+        try
+        {
+            await SendAsync(YamuxType.Ping, YamuxFlags.Syn, 0, opaque, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closed.Token);
+            await pong.Task.WaitAsync(linked.Token).ConfigureAwait(false);
+            return _time.GetElapsedTime(start);
+        }
+        finally
+        {
+            _pings.TryRemove(opaque, out _);
+        }
+    }
+
+    internal async ValueTask SendAsync(YamuxType type, YamuxFlags flags, uint streamId, uint length, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        if (IsClosed)
+        {
+            throw new YamuxStreamResetException("the session is closed");
+        }
+
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            new YamuxHeader(0, type, flags, streamId, length).Write(_writeBuffer);
+            payload.Span.CopyTo(_writeBuffer.AsSpan(YamuxHeader.Size));
+            await _transport.WriteAsync(_writeBuffer.AsMemory(0, YamuxHeader.Size + payload.Length), cancellationToken).ConfigureAwait(false);
+            await _transport.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            Close(ex);
+            throw new YamuxStreamResetException($"the session's connection failed: {ex.Message}");
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    internal void ForgetIfFinished(YamuxStream stream)
+    {
+        if (stream.IsFinished && _streams.TryRemove(stream.Id, out _) && !stream.IsOutbound)
+        {
+            Interlocked.Decrement(ref _inboundCount);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        byte[] header = new byte[YamuxHeader.Size];
+        try
+        {
+            while (!IsClosed)
+            {
+                int read = await _transport.ReadAtLeastAsync(header, YamuxHeader.Size, throwOnEndOfStream: false, _closed.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    Close(null);
+                    return;
+                }
+
+                if (read < YamuxHeader.Size)
+                {
+                    throw new EndOfStreamException("connection ended inside a yamux header");
+                }
+
+                var frame = YamuxHeader.Read(header);
+                if (frame.Version != 0)
+                {
+                    throw new YamuxProtocolException($"yamux version {frame.Version}");
+                }
+
+                switch (frame.Type)
+                {
+                    case YamuxType.Data:
+                        await OnDataAsync(frame).ConfigureAwait(false);
+                        break;
+                    case YamuxType.WindowUpdate:
+                        await OnWindowUpdateAsync(frame).ConfigureAwait(false);
+                        break;
+                    case YamuxType.Ping:
+                        await OnPingAsync(frame).ConfigureAwait(false);
+                        break;
+                    case YamuxType.GoAway:
+                        Close(frame.Length == YamuxGoAway.Normal ? null : new IOException($"remote sent GoAway({frame.Length})"));
+                        return;
+                    default:
+                        throw new YamuxProtocolException($"unknown yamux frame type {(byte)frame.Type}");
+                }
+            }
+        }
+        catch (YamuxProtocolException ex)
+        {
+            await GoAwayAsync(YamuxGoAway.ProtocolError).ConfigureAwait(false);
+            Close(ex);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+        {
+            Close(ex is OperationCanceledException ? null : ex);
+        }
+    }
+
+    private async Task OnDataAsync(YamuxHeader frame)
+    {
+        var stream = await StreamForAsync(frame).ConfigureAwait(false);
+        if (stream is null)
+        {
+            await DiscardAsync(frame.Length).ConfigureAwait(false);
+            return;
+        }
+
+        if (!stream.TryReserveReceive(frame.Length))
+        {
+            throw new YamuxProtocolException($"stream {frame.StreamId} sent {frame.Length} bytes past its window");
+        }
+
+        if (frame.Length > 0)
+        {
+            if (stream.Abandoned)
+            {
+                await DiscardAsync(frame.Length).ConfigureAwait(false);
+                await stream.CreditAsync((int)frame.Length).ConfigureAwait(false);
+            }
+            else
+            {
+                var writer = stream.InboundWriter;
+                uint remaining = frame.Length;
+                while (remaining > 0)
+                {
+                    int chunk = (int)Math.Min(remaining, 64 * 1024);
+                    var memory = writer.GetMemory(chunk)[..chunk];
+                    await _transport.ReadExactlyAsync(memory, _closed.Token).ConfigureAwait(false);
+                    writer.Advance(chunk);
+                    remaining -= (uint)chunk;
+                }
+
+                await writer.FlushAsync(_closed.Token).ConfigureAwait(false);
+            }
+        }
+
+        ApplyCloseFlags(stream, frame.Flags);
+    }
+
+    private async Task OnWindowUpdateAsync(YamuxHeader frame)
+    {
+        var stream = await StreamForAsync(frame).ConfigureAwait(false);
+        if (stream is null)
+        {
+            return;
+        }
+
+        if (frame.Length > 0)
+        {
+            stream.AddSendWindow(frame.Length);
+        }
+
+        ApplyCloseFlags(stream, frame.Flags);
+    }
+
+    private async Task OnPingAsync(YamuxHeader frame)
+    {
+        if (frame.Flags.HasFlag(YamuxFlags.Syn))
+        {
+            _ = SendAsync(YamuxType.Ping, YamuxFlags.Ack, 0, frame.Length, ReadOnlyMemory<byte>.Empty, _closed.Token).AsTask().ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+        }
+        else if (frame.Flags.HasFlag(YamuxFlags.Ack) && _pings.TryGetValue(frame.Length, out var pong))
+        {
+            pong.TrySetResult();
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <summary>The stream a frame is for: existing, or new when it carries SYN; null for frames of forgotten streams.</summary>
+    private async ValueTask<YamuxStream?> StreamForAsync(YamuxHeader frame)
+    {
+        if (frame.StreamId == 0)
+        {
+            throw new YamuxProtocolException($"{frame.Type} frame on stream 0");
+        }
+
+        if (_streams.TryGetValue(frame.StreamId, out var existing))
+        {
+            if (frame.Flags.HasFlag(YamuxFlags.Syn))
+            {
+                throw new YamuxProtocolException($"SYN for stream {frame.StreamId}, which is open");
+            }
+
+            return existing;
+        }
+
+        if (!frame.Flags.HasFlag(YamuxFlags.Syn))
+        {
+            return null;
+        }
+
+        bool remoteIsClient = !IsClient;
+        if ((frame.StreamId % 2 == 1) != remoteIsClient)
+        {
+            throw new YamuxProtocolException($"stream {frame.StreamId} has the wrong parity for the remote");
+        }
+
+        if (Interlocked.Increment(ref _inboundCount) > Options.MaxInboundStreams)
+        {
+            Interlocked.Decrement(ref _inboundCount);
+            await SendAsync(YamuxType.WindowUpdate, YamuxFlags.Rst, frame.StreamId, 0, ReadOnlyMemory<byte>.Empty, _closed.Token).ConfigureAwait(false);
+            return null;
+        }
+
+        var stream = new YamuxStream(this, frame.StreamId, outbound: false);
+        _streams[frame.StreamId] = stream;
+        await SendAsync(YamuxType.WindowUpdate, YamuxFlags.Ack, frame.StreamId, 0, ReadOnlyMemory<byte>.Empty, _closed.Token).ConfigureAwait(false);
+        if (!_incoming.Writer.TryWrite(stream))
+        {
+            // Nobody accepts streams fast enough: refuse this one rather than block every stream's reader.
+            stream.MarkReset(new YamuxStreamResetException("accept backlog full"));
+            await SendAsync(YamuxType.WindowUpdate, YamuxFlags.Rst, frame.StreamId, 0, ReadOnlyMemory<byte>.Empty, _closed.Token).ConfigureAwait(false);
+            ForgetIfFinished(stream);
+            return null;
+        }
+
+        return stream;
+    }
+
+    private void ApplyCloseFlags(YamuxStream stream, YamuxFlags flags)
+    {
+        if (flags.HasFlag(YamuxFlags.Rst))
+        {
+            stream.MarkReset(new YamuxStreamResetException("reset by the remote"));
+        }
+        else if (flags.HasFlag(YamuxFlags.Fin))
+        {
+            stream.OnRemoteClosed();
+        }
+
+        ForgetIfFinished(stream);
+    }
+
+    private async Task DiscardAsync(uint length)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            while (length > 0)
+            {
+                int n = (int)Math.Min(length, (uint)scratch.Length);
+                await _transport.ReadExactlyAsync(scratch.AsMemory(0, n), _closed.Token).ConfigureAwait(false);
+                length -= (uint)n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private async Task KeepAliveLoopAsync()
+    {
+        using var timer = new PeriodicTimer(Options.KeepAliveInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_closed.Token).ConfigureAwait(false))
+            {
+                using var timeout = new CancellationTokenSource(Options.KeepAliveTimeout, _time);
+                try
+                {
+                    await PingAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!IsClosed)
+                {
+                    Close(new TimeoutException($"no keep-alive answer within {Options.KeepAliveTimeout.TotalSeconds} s"));
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (YamuxStreamResetException)
+        {
+        }
+    }
+
+    private async Task GoAwayAsync(uint code)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await SendAsync(YamuxType.GoAway, YamuxFlags.None, 0, code, ReadOnlyMemory<byte>.Empty, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+        }
+    }
+
+    private void Close(Exception? reason)
+    {
+        if (_closed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        CloseReason ??= reason;
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        _incoming.Writer.TryComplete();
+        var error = new YamuxStreamResetException(reason is null ? "the session closed" : $"the session closed: {reason.Message}");
+        foreach (var stream in _streams.Values)
+        {
+            stream.MarkReset(error);
+        }
+
+        _streams.Clear();
+        try
+        {
+            _transport.Dispose();
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        if (!IsClosed)
+        {
+            await GoAwayAsync(YamuxGoAway.Normal).ConfigureAwait(false);
+        }
+
+        Close(null);
+        foreach (var task in new[] { _readLoop, _keepAlive })
+        {
+            if (task is not null)
+            {
+                try
+                {
+                    await task.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException)
+                {
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace Spegel.Libp2p.Muxing;
+
+/// <summary>
+/// One yamux stream. Reads come from a pipe the session fills (bounded by the receive window we grant); writes wait
+/// for the remote's send window. <see cref="CloseWriteAsync"/> is a half-close (FIN); disposing closes our side and
+/// discards whatever the remote still sends.
+/// </summary>
+public sealed class YamuxStream : Stream
+{
+    private readonly YamuxSession _session;
+    private readonly Pipe _inbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly AsyncSignal _windowOpened = new();
+    private readonly object _gate = new();
+    private long _sendWindow = YamuxOptions.InitialWindow;
+    private long _receiveWindow = YamuxOptions.InitialWindow;
+    private long _unacknowledged;
+    private bool _grown;
+    private bool _localClosed;
+    private bool _remoteClosed;
+    private Exception? _reset;
+    private bool _disposed;
+
+    internal YamuxStream(YamuxSession session, uint id, bool outbound)
+    {
+        _session = session;
+        Id = id;
+        IsOutbound = outbound;
+    }
+
+    public uint Id { get; }
+
+    public bool IsOutbound { get; }
+
+    /// <summary>Set by the host once a protocol is negotiated on the stream.</summary>
+    public string? Protocol { get; set; }
+
+    internal bool IsFinished
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _reset is not null || (_localClosed && _remoteClosed);
+            }
+        }
+    }
+
+    internal bool Abandoned => _disposed;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
+
+        ReadResult result;
+        try
+        {
+            result = await _inbound.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException) when (_disposed)
+        {
+            throw new ObjectDisposedException(nameof(YamuxStream));
+        }
+
+        var data = result.Buffer;
+        int n = (int)Math.Min(buffer.Length, data.Length);
+        data.Slice(0, n).CopyTo(buffer.Span);
+        _inbound.Reader.AdvanceTo(data.GetPosition(n));
+        if (n == 0)
+        {
+            // Completed with nothing left: end of stream, or a reset.
+            return 0;
+        }
+
+        await CreditAsync(n).ConfigureAwait(false);
+        return n;
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n;
+            while (true)
+            {
+                lock (_gate)
+                {
+                    if (_reset is not null)
+                    {
+                        throw new YamuxStreamResetException($"stream {Id} was reset: {_reset.Message}");
+                    }
+
+                    if (_localClosed)
+                    {
+                        throw new IOException($"stream {Id} is closed for writing");
+                    }
+
+                    if (_sendWindow > 0)
+                    {
+                        n = (int)Math.Min(Math.Min(buffer.Length, _sendWindow), _session.Options.MaxDataFrame);
+                        _sendWindow -= n;
+                        break;
+                    }
+                }
+
+                await _windowOpened.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await _session.SendAsync(YamuxType.Data, YamuxFlags.None, Id, (uint)n, buffer[..n], cancellationToken).ConfigureAwait(false);
+            buffer = buffer[n..];
+        }
+    }
+
+    /// <summary>Half-closes: the remote reads end of stream after our data; we can still read.</summary>
+    public async Task CloseWriteAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_localClosed || _reset is not null)
+            {
+                return;
+            }
+
+            _localClosed = true;
+        }
+
+        await _session.SendAsync(YamuxType.WindowUpdate, YamuxFlags.Fin, Id, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        _session.ForgetIfFinished(this);
+    }
+
+    /// <summary>Aborts the stream in both directions (RST).</summary>
+    public async Task ResetAsync()
+    {
+        if (MarkReset(new YamuxStreamResetException("reset locally")))
+        {
+            try
+            {
+                await _session.SendAsync(YamuxType.WindowUpdate, YamuxFlags.Rst, Id, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+
+            _session.ForgetIfFinished(this);
+        }
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        try
+        {
+            await CloseWriteAsync().ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        await _inbound.Reader.CompleteAsync().ConfigureAwait(false);
+        _session.ForgetIfFinished(this);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed)
+        {
+            DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Called by the session's reader with a data frame's payload; false when it exceeds our window.</summary>
+    internal bool TryReserveReceive(uint length)
+    {
+        lock (_gate)
+        {
+            if (length > _receiveWindow)
+            {
+                return false;
+            }
+
+            _receiveWindow -= length;
+            return true;
+        }
+    }
+
+    internal PipeWriter InboundWriter => _inbound.Writer;
+
+    internal void AddSendWindow(uint delta)
+    {
+        lock (_gate)
+        {
+            _sendWindow += delta;
+        }
+
+        _windowOpened.Set();
+    }
+
+    internal void OnRemoteClosed()
+    {
+        lock (_gate)
+        {
+            _remoteClosed = true;
+        }
+
+        _inbound.Writer.Complete();
+    }
+
+    /// <summary>Marks the stream reset; returns false if it already was.</summary>
+    internal bool MarkReset(Exception reason)
+    {
+        lock (_gate)
+        {
+            if (_reset is not null)
+            {
+                return false;
+            }
+
+            _reset = reason;
+            _remoteClosed = true;
+            _localClosed = true;
+        }
+
+        _inbound.Writer.Complete(reason);
+        _windowOpened.Set();
+        return true;
+    }
+
+    /// <summary>Credits consumed bytes; grants window back when half of it is used (and grows it once).</summary>
+    internal async ValueTask CreditAsync(int consumed)
+    {
+        uint delta = 0;
+        lock (_gate)
+        {
+            if (_reset is not null || _remoteClosed)
+            {
+                return;
+            }
+
+            _unacknowledged += consumed;
+            long target = _session.Options.ReceiveWindow;
+            if (_unacknowledged >= Math.Min(target, YamuxOptions.InitialWindow) / 2)
+            {
+                delta = (uint)_unacknowledged;
+                if (!_grown && target > YamuxOptions.InitialWindow)
+                {
+                    delta += (uint)(target - YamuxOptions.InitialWindow);
+                    _grown = true;
+                }
+
+                _receiveWindow += delta;
+                _unacknowledged = 0;
+            }
+        }
+
+        if (delta > 0)
+        {
+            try
+            {
+                await _session.SendAsync(YamuxType.WindowUpdate, YamuxFlags.None, Id, delta, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spegel.Libp2p.Muxing;
+using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Protocols;
+using Spegel.Libp2p.Security;
+
+namespace Spegel.Libp2p.Transport;
+
+/// <summary>
+/// A libp2p host over TCP: listens, dials, upgrades connections (multistream-select → Noise → yamux, with inline
+/// muxer negotiation), keeps one connection per peer and reuses it, runs identify on every new connection, and
+/// dispatches inbound streams to protocol handlers.
+/// </summary>
+public sealed partial class Libp2pHost : IAsyncDisposable
+{
+    public const string YamuxProtocol = "/yamux/1.0.0";
+    private static readonly string[] Muxers = [YamuxProtocol];
+    private readonly HostOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Func<YamuxStream, Connection, CancellationToken, Task>> _handlers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<PeerId, ImmutableConnectionList> _connections = new();
+    private readonly ConcurrentDictionary<PeerId, Lazy<Task<Connection>>> _dials = new();
+    private readonly List<TcpListener> _listeners = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _pendingHandshakes;
+    private readonly List<Task> _background = [];
+    private IReadOnlyList<Multiaddr> _addresses = [];
+
+    public Libp2pHost(HostOptions options, ILogger<Libp2pHost>? logger = null)
+    {
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        Id = options.Identity.PeerId;
+        Peers = new PeerStore(options.Time);
+        _pendingHandshakes = new SemaphoreSlim(options.MaxPendingHandshakes);
+        Identify = new IdentifyService(this);
+        Handle(PingService.ProtocolId, PingService.HandleAsync);
+        Handle(IdentifyService.ProtocolId, Identify.HandleRequestAsync);
+        Handle(IdentifyService.PushProtocolId, Identify.HandlePushAsync);
+    }
+
+    public PeerId Id { get; }
+
+    public HostOptions Options => _options;
+
+    public PeerStore Peers { get; }
+
+    internal IdentifyService Identify { get; }
+
+    /// <summary>Where we listen (ports resolved).</summary>
+    public IReadOnlyList<IPEndPoint> BoundEndPoints => _listeners.Select(l => (IPEndPoint)l.LocalEndpoint).ToList();
+
+    /// <summary>What we announce: IP addresses of our interfaces (no loopback unless asked) with our TCP port.</summary>
+    public IReadOnlyList<Multiaddr> Addresses => _addresses;
+
+    public IReadOnlyCollection<string> Protocols => _handlers.Keys.ToList();
+
+    /// <summary>A peer completed identify (protocols known).</summary>
+    public event Action<PeerId>? PeerIdentified;
+
+    /// <summary>The last connection to a peer closed.</summary>
+    public event Action<PeerId>? PeerDisconnected;
+
+    public int ConnectionCount => _connections.Values.Sum(c => c.Items.Count);
+
+    public IReadOnlyCollection<PeerId> ConnectedPeers => _connections.Keys.ToList();
+
+    public void Handle(string protocol, Func<YamuxStream, Connection, CancellationToken, Task> handler) => _handlers[protocol] = handler;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var endPoint in _options.Listen)
+        {
+            var listener = new TcpListener(endPoint);
+            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                listener.Server.DualMode = true;
+            }
+
+            listener.Start(512);
+            _listeners.Add(listener);
+            _background.Add(Task.Run(() => AcceptLoopAsync(listener), CancellationToken.None));
+        }
+
+        _addresses = AddressDiscovery.Announced(BoundEndPoints, _options.AnnounceLoopback);
+        LogListening(_logger, Id.ToString(), string.Join(", ", _addresses));
+        return Task.CompletedTask;
+    }
+
+    public Connection? GetConnection(PeerId peer) =>
+        _connections.TryGetValue(peer, out var list) ? list.Items.FirstOrDefault(c => !c.IsClosed) : null;
+
+    /// <summary>The open connection to <paramref name="peer"/>, or a new one dialed on its known addresses.</summary>
+    public async Task<Connection> ConnectAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        if (peer.Equals(Id))
+        {
+            throw new InvalidOperationException("cannot dial ourselves");
+        }
+
+        if (GetConnection(peer) is { } existing)
+        {
+            return existing;
+        }
+
+        var dial = _dials.GetOrAdd(peer, p => new Lazy<Task<Connection>>(() => DialKnownAsync(p)));
+        try
+        {
+            return await dial.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (dial.Value.IsCompleted)
+            {
+                _dials.TryRemove(new KeyValuePair<PeerId, Lazy<Task<Connection>>>(peer, dial));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Dials one address. With a <c>/p2p/</c> suffix the remote must be that peer; without one, whoever answers is
+    /// accepted and learned from the Noise handshake (DNS bootstrap).
+    /// </summary>
+    public async Task<Connection> ConnectAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        var expected = address.PeerId;
+        if (expected is not null && GetConnection(expected) is { } existing)
+        {
+            return existing;
+        }
+
+        var endPoint = address.TcpEndPoint ?? throw new NotSupportedException($"cannot dial {address}: only /ip4|ip6/…/tcp/… is supported");
+        var connection = await DialAsync(endPoint, expected, cancellationToken).ConfigureAwait(false);
+        Peers.AddAddresses(connection.RemotePeer, [address], TimeSpan.FromHours(1));
+        return connection;
+    }
+
+    /// <summary>Opens a stream to <paramref name="peer"/> for <paramref name="protocol"/>, connecting first if needed.</summary>
+    public async Task<YamuxStream> NewStreamAsync(PeerId peer, string protocol, CancellationToken cancellationToken)
+    {
+        var connection = await ConnectAsync(peer, cancellationToken).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.NegotiationTimeout);
+        return await connection.OpenStreamAsync(protocol, timeout.Token).ConfigureAwait(false);
+    }
+
+    public async Task DisconnectAsync(PeerId peer)
+    {
+        if (_connections.TryRemove(peer, out var list))
+        {
+            foreach (var connection in list.Items)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<Connection> DialKnownAsync(PeerId peer)
+    {
+        var addresses = Peers.GetAddresses(peer).Where(a => a.TcpEndPoint is not null).ToList();
+        if (addresses.Count == 0)
+        {
+            throw new IOException($"no dialable address known for {peer}");
+        }
+
+        var errors = new List<string>();
+        foreach (var address in addresses)
+        {
+            try
+            {
+                return await DialAsync(address.TcpEndPoint!, peer, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or InvalidDataException or TimeoutException or System.Security.Cryptography.CryptographicException)
+            {
+                errors.Add($"{address}: {ex.Message}");
+            }
+        }
+
+        throw new IOException($"could not connect to {peer}: {string.Join("; ", errors)}");
+    }
+
+    private async Task<Connection> DialAsync(IPEndPoint endPoint, PeerId? expected, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        timeout.CancelAfter(_options.DialTimeout + _options.HandshakeTimeout);
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token))
+            {
+                connectTimeout.CancelAfter(_options.DialTimeout);
+                try
+                {
+                    await socket.ConnectAsync(endPoint, connectTimeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"connecting to {endPoint} timed out");
+                }
+            }
+
+            var network = new NetworkStream(socket, ownsSocket: true);
+            if (!await Multistream.SelectAsync(network, NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false))
+            {
+                throw new IOException($"{endPoint} does not speak {NoiseHandshake.ProtocolId}");
+            }
+
+            var secure = await NoiseHandshake.InitiateAsync(network, _options.Identity, expected, Muxers, timeout.Token).ConfigureAwait(false);
+            if (secure.RemotePeer.Equals(Id))
+            {
+                throw new IOException($"{endPoint} is ourselves");
+            }
+
+            if (!secure.RemoteMuxers.Contains(YamuxProtocol) && !await Multistream.SelectAsync(secure.Stream, YamuxProtocol, timeout.Token).ConfigureAwait(false))
+            {
+                throw new IOException($"{endPoint} does not speak {YamuxProtocol}");
+            }
+
+            return Register(secure, Multiaddr.FromEndPoint(endPoint), isOutbound: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (ConnectionCount >= _options.MaxConnections || !_pendingHandshakes.Wait(0))
+            {
+                LogRefused(_logger, socket.RemoteEndPoint?.ToString() ?? "?");
+                socket.Dispose();
+                continue;
+            }
+
+            _ = Task.Run(() => AcceptAsync(socket));
+        }
+    }
+
+    private async Task AcceptAsync(Socket socket)
+    {
+        var remote = (IPEndPoint)socket.RemoteEndPoint!;
+        socket.NoDelay = true;
+        var network = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(_options.HandshakeTimeout);
+            await Multistream.AcceptAsync(network, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
+            var secure = await NoiseHandshake.RespondAsync(network, _options.Identity, Muxers, timeout.Token).ConfigureAwait(false);
+            if (!secure.RemoteMuxers.Contains(YamuxProtocol))
+            {
+                await Multistream.AcceptAsync(secure.Stream, p => p == YamuxProtocol, timeout.Token).ConfigureAwait(false);
+            }
+
+            Register(secure, Multiaddr.FromEndPoint(remote), isOutbound: false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or InvalidDataException or System.Security.Cryptography.CryptographicException or ObjectDisposedException)
+        {
+            LogHandshakeFailed(_logger, remote.ToString(), ex.Message);
+            await network.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _pendingHandshakes.Release();
+        }
+    }
+
+    private Connection Register(SecureSession secure, Multiaddr remoteAddress, bool isOutbound)
+    {
+        var session = new YamuxSession(secure.Stream, isClient: isOutbound, _options.Yamux, _options.Time);
+        var connection = new Connection(secure.RemotePeer, remoteAddress, isOutbound, session);
+        _connections.AddOrUpdate(secure.RemotePeer, _ => new ImmutableConnectionList([connection]), (_, list) => list.With(connection));
+        session.Start();
+        LogConnected(_logger, secure.RemotePeer.ToString(), remoteAddress.ToString(), isOutbound ? "outbound" : "inbound");
+        _ = Task.Run(() => ServeStreamsAsync(connection));
+        _ = Task.Run(() => Identify.IdentifyAsync(connection, _stopping.Token));
+        _ = session.Closed.Register(() => OnClosed(connection));
+        return connection;
+    }
+
+    private void OnClosed(Connection connection)
+    {
+        var peer = connection.RemotePeer;
+        while (_connections.TryGetValue(peer, out var list))
+        {
+            var remaining = list.Without(connection);
+            bool updated = remaining.Items.Count == 0
+                ? _connections.TryRemove(new KeyValuePair<PeerId, ImmutableConnectionList>(peer, list))
+                : _connections.TryUpdate(peer, remaining, list);
+            if (updated)
+            {
+                if (remaining.Items.Count == 0)
+                {
+                    LogDisconnected(_logger, peer.ToString(), connection.Session.CloseReason?.Message ?? "closed");
+                    PeerDisconnected?.Invoke(peer);
+                }
+
+                return;
+            }
+        }
+    }
+
+    private async Task ServeStreamsAsync(Connection connection)
+    {
+        try
+        {
+            await foreach (var stream in connection.Session.Incoming.ReadAllAsync(connection.Session.Closed).ConfigureAwait(false))
+            {
+                _ = Task.Run(() => ServeStreamAsync(connection, stream));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ServeStreamAsync(Connection connection, YamuxStream stream)
+    {
+        string? protocol = null;
+        try
+        {
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.Session.Closed))
+            {
+                timeout.CancelAfter(_options.NegotiationTimeout);
+                protocol = await Multistream.AcceptAsync(stream, _handlers.ContainsKey, timeout.Token).ConfigureAwait(false);
+            }
+
+            stream.Protocol = protocol;
+            await _handlers[protocol](stream, connection, connection.Session.Closed).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException or NotSupportedException)
+        {
+            LogStreamFailed(_logger, connection.RemotePeer.ToString(), protocol ?? "(negotiating)", ex.Message);
+            await stream.ResetAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal void OnIdentified(PeerId peer) => PeerIdentified?.Invoke(peer);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (var listener in _listeners)
+        {
+            listener.Stop();
+        }
+
+        foreach (var list in _connections.Values)
+        {
+            foreach (var connection in list.Items)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        _connections.Clear();
+        await Task.WhenAll(_background).ConfigureAwait(false);
+    }
+
+    /// <summary>Connections to one peer, replaced as a whole so readers never lock.</summary>
+    private sealed record ImmutableConnectionList(IReadOnlyList<Connection> Items)
+    {
+        public ImmutableConnectionList With(Connection connection) => new([.. Items.Where(c => !c.IsClosed), connection]);
+
+        public ImmutableConnectionList Without(Connection connection) => new(Items.Where(c => c != connection && !c.IsClosed).ToList());
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "libp2p host {PeerId} announcing {Addresses}")]
+    private static partial void LogListening(ILogger logger, string peerId, string addresses);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Connected to {Peer} at {Address} ({Direction})")]
+    private static partial void LogConnected(ILogger logger, string peer, string address, string direction);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Disconnected from {Peer}: {Reason}")]
+    private static partial void LogDisconnected(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Debug, Message = "Inbound handshake from {Remote} failed: {Reason}")]
+    private static partial void LogHandshakeFailed(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Stream {Protocol} from {Peer} failed: {Reason}")]
+    private static partial void LogStreamFailed(ILogger logger, string peer, string protocol, string reason);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Refused a connection from {Remote}: connection or handshake limit reached")]
+    private static partial void LogRefused(ILogger logger, string remote);
+}
