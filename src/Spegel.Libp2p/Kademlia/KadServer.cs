@@ -1,0 +1,152 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Spegel.Libp2p.Muxing;
+using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Protocols;
+using Spegel.Libp2p.Protos;
+using Spegel.Libp2p.Transport;
+
+namespace Spegel.Libp2p.Kademlia;
+
+/// <summary>
+/// Serves <c>/spegel/kad/1.0.0</c> as go-libp2p-kad-dht does: a loop of request → response on one stream until EOF
+/// (ADD_PROVIDER gets no response); FIND_NODE and GET_PROVIDERS answer with the closest peers we know (never the
+/// requester or ourselves); ADD_PROVIDER only stores records the sender signed up for itself.
+/// </summary>
+internal sealed partial class KadServer(Dht dht, ILogger logger)
+{
+    public async Task HandleAsync(YamuxStream stream, Connection connection, CancellationToken cancellationToken)
+    {
+        var requester = connection.RemotePeer;
+        while (true)
+        {
+            byte[]? bytes;
+            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                idle.CancelAfter(dht.Options.ServerIdleTimeout);
+                try
+                {
+                    bytes = await LengthPrefixed.ReadAsync(stream, DhtOptions.MaxMessageBytes, idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+
+            if (bytes is null)
+            {
+                return;
+            }
+
+            var request = Message.Parser.ParseFrom(bytes);
+            var response = Handle(requester, request);
+            if (response is not null)
+            {
+                await LengthPrefixed.WriteAsync(stream, response, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    internal Message? Handle(PeerId requester, Message request)
+    {
+        switch (request.Type)
+        {
+            case Message.Types.MessageType.FindNode:
+                return new Message { Type = request.Type, ClusterLevelRaw = request.ClusterLevelRaw, CloserPeers = { CloserPeers(request.Key.Span, requester) } };
+
+            case Message.Types.MessageType.GetProviders:
+                if (request.Key.IsEmpty || request.Key.Length > 80 || !Multihash.TryParse(request.Key.Span, out var key))
+                {
+                    throw new InvalidDataException("GET_PROVIDERS needs a multihash key of at most 80 bytes");
+                }
+
+                return new Message
+                {
+                    Type = request.Type,
+                    Key = request.Key,
+                    ClusterLevelRaw = request.ClusterLevelRaw,
+                    ProviderPeers = { dht.LocalProviders(key!).Select(p => p.ToProto(dht.Host.GetConnection(p.Id) is not null)) },
+                    CloserPeers = { CloserPeers(request.Key.Span, requester) },
+                };
+
+            case Message.Types.MessageType.AddProvider:
+                AddProvider(requester, request);
+                return null;
+
+            case Message.Types.MessageType.Ping:
+                return new Message { Type = request.Type, ClusterLevelRaw = request.ClusterLevelRaw };
+
+            case Message.Types.MessageType.GetValue:
+                // Spegel stores no values; answer like a node that has none.
+                return new Message { Type = request.Type, Key = request.Key, ClusterLevelRaw = request.ClusterLevelRaw, CloserPeers = { CloserPeers(request.Key.Span, requester) } };
+
+            default:
+                throw new InvalidDataException($"unsupported DHT request {request.Type}");
+        }
+    }
+
+    private void AddProvider(PeerId sender, Message request)
+    {
+        if (request.Key.IsEmpty || request.Key.Length > 80 || !Multihash.TryParse(request.Key.Span, out var key))
+        {
+            throw new InvalidDataException("ADD_PROVIDER needs a multihash key of at most 80 bytes");
+        }
+
+        bool stored = false;
+        foreach (var entry in request.ProviderPeers)
+        {
+            var provider = PeerInfo.FromProto(entry);
+            if (provider is null || !provider.Id.Equals(sender) || provider.Addresses.Count == 0)
+            {
+                continue; // only the sender may sign itself up, and only with an address
+            }
+
+            dht.Host.Peers.AddAddresses(provider.Id, provider.Addresses, dht.Options.ProviderAddressTtl);
+            stored |= dht.Providers.Add(key!, provider.Id);
+        }
+
+        if (!stored)
+        {
+            LogRejectedProvider(logger, sender.ToString());
+            throw new InvalidDataException("ADD_PROVIDER without a valid record for the sender");
+        }
+    }
+
+    private IEnumerable<Message.Types.Peer> CloserPeers(ReadOnlySpan<byte> key, PeerId requester)
+    {
+        var result = new List<Message.Types.Peer>();
+        if (PeerId.TryFromBytes(key, out var asPeer) && !asPeer!.Equals(requester) && !asPeer.Equals(dht.Host.Id))
+        {
+            var known = dht.Host.Peers.GetAddresses(asPeer);
+            if (known.Count > 0)
+            {
+                result.Add(new PeerInfo(asPeer, known).ToProto(dht.Host.GetConnection(asPeer) is not null));
+            }
+        }
+
+        foreach (var peer in dht.RoutingTable.Nearest(KeySpace.Position(key), dht.Options.K + 1))
+        {
+            if (result.Count >= dht.Options.K)
+            {
+                break;
+            }
+
+            if (peer.Equals(requester) || (asPeer is not null && peer.Equals(asPeer)))
+            {
+                continue;
+            }
+
+            var addresses = dht.Host.Peers.GetAddresses(peer);
+            if (addresses.Count > 0)
+            {
+                result.Add(new PeerInfo(peer, addresses).ToProto(dht.Host.GetConnection(peer) is not null));
+            }
+        }
+
+        return result;
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Debug, Message = "Rejected ADD_PROVIDER from {Peer}: no record for the sender with an address")]
+    private static partial void LogRejectedProvider(ILogger logger, string peer);
+}
