@@ -1,0 +1,188 @@
+using Spegel.Libp2p.Kademlia;
+using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Tests.Kademlia;
+
+namespace Spegel.Libp2p.Tests.Interop;
+
+/// <summary>Our DHT and js-libp2p's kad-dht 16 on <c>/spegel/kad/1.0.0</c>, in both directions.</summary>
+public sealed class DhtInteropTests
+{
+    [Fact]
+    public async Task IdentifyShowsTheSpegelDhtProtocolBothWays()
+    {
+        await using var js = await JsPeer.StartAsync();
+        var (host, dht) = await DhtNetwork.StartNodeAsync();
+        await using var _ = host;
+        await using var __ = dht;
+        await dht.BootstrapAsync([js.Address], CancellationToken.None);
+        Assert.Contains(DhtOptions.SpegelProtocol, host.Peers.GetProtocols(js.Id));
+        Assert.True(dht.RoutingTable.Contains(js.Id));
+        var stored = await js.CallAsync("peerProtocols", new { peer = host.Id.ToString() });
+        Assert.Contains(DhtOptions.SpegelProtocol, stored["protocols"]!.AsArray().Select(p => p!.GetValue<string>()));
+        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+    }
+
+    [Fact]
+    public async Task WeProvideAndJsFindsUsWithOurAddress()
+    {
+        await using var js = await JsPeer.StartAsync();
+        var (host, dht) = await DhtNetwork.StartNodeAsync();
+        await using var _ = host;
+        await using var __ = dht;
+        await dht.BootstrapAsync([js.Address], CancellationToken.None);
+        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+        const string key = "sha256:3caa2469de2a23cbcc209dd0b9d01cd78ff9a0f88741655991d36baede5b0996";
+        await dht.ProvideAsync([Cid.ForKey(key).Hash], CancellationToken.None);
+        var found = await js.CallAsync("find", new { key, timeoutMs = 15000 });
+        var provider = Assert.Single(found["providers"]!.AsArray());
+        Assert.Equal(host.Id.ToString(), provider!["id"]!.GetValue<string>());
+        Assert.Contains(host.Addresses[0].ToString(), provider["addrs"]!.AsArray().Select(a => a!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task JsProvidesAndWeFindIt()
+    {
+        await using var js = await JsPeer.StartAsync();
+        var (host, dht) = await DhtNetwork.StartNodeAsync();
+        await using var _ = host;
+        await using var __ = dht;
+        await dht.BootstrapAsync([js.Address], CancellationToken.None);
+        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+        const string key = "docker.io/library/nginx:1.27";
+        await js.CallAsync("provide", new { key });
+        Assert.Contains(js.Id, dht.Providers.Get(Cid.ForKey(key).Hash));
+        var found = await DhtNetwork.FindAsync(dht, Cid.ForKey(key).Hash);
+        var provider = Assert.Single(found);
+        Assert.Equal(js.Id, provider.Id);
+        Assert.Contains(provider.Addresses, a => a.TcpEndPoint is not null);
+    }
+
+    [Fact]
+    public async Task JsBootstrapsOffUsWithAndWithoutOurPeerId()
+    {
+        var (host, dht) = await DhtNetwork.StartNodeAsync();
+        await using var _ = host;
+        await using var __ = dht;
+        await using var withId = await JsPeer.StartAsync();
+        await withId.CallAsync("dial", new { addr = TestHosts.AddressOf(host).ToString() });
+        await using var withoutId = await JsPeer.StartAsync();
+        await withoutId.CallAsync("dial", new { addr = host.Addresses[0].ToString() });
+        await TestHosts.WaitUntilAsync(() => dht.RoutingTable.Contains(withId.Id) && dht.RoutingTable.Contains(withoutId.Id));
+        await TestHosts.WaitUntilAsync(() => RoutingTableSize(withId).Result > 0 && RoutingTableSize(withoutId).Result > 0);
+
+        // The two js peers, which only know us, find each other's keys through us.
+        await withId.CallAsync("provide", new { key = "from-js-a" });
+        var found = await withoutId.CallAsync("find", new { key = "from-js-a", timeoutMs = 15000 });
+        Assert.Equal(withId.Id.ToString(), Assert.Single(found["providers"]!.AsArray())!["id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task WeBootstrapOffJsWithAndWithoutItsPeerId()
+    {
+        await using var js = await JsPeer.StartAsync();
+        var (a, dhtA) = await DhtNetwork.StartNodeAsync();
+        var (b, dhtB) = await DhtNetwork.StartNodeAsync();
+        await using var _ = a;
+        await using var __ = dhtA;
+        await using var ___ = b;
+        await using var ____ = dhtB;
+        Assert.Equal(1, await dhtA.BootstrapAsync([js.Address], CancellationToken.None));
+        Assert.Equal(1, await dhtB.BootstrapAsync([js.Address.WithoutPeerId()], CancellationToken.None));
+        Assert.True(dhtB.RoutingTable.Contains(js.Id));
+
+        // A and B know only js; they find each other's keys through it.
+        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result >= 2);
+        var key = Cid.ForKey("from-a").Hash;
+        await dhtA.ProvideAsync([key], CancellationToken.None);
+        var found = await DhtNetwork.FindAsync(dhtB, key);
+        Assert.Equal(a.Id, Assert.Single(found).Id);
+    }
+
+    [Fact]
+    public async Task MixedNetworkOfThreeJsAndThreeCSharpNodesFindsEveryKey()
+    {
+        var js = new List<JsPeer>();
+        var ours = new List<(Spegel.Libp2p.Transport.Libp2pHost Host, Dht Dht)>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                js.Add(await JsPeer.StartAsync());
+                ours.Add(await DhtNetwork.StartNodeAsync());
+            }
+
+            // A chain of bootstraps across implementations: C0 → J0 → C1 → J1 → C2 → J2.
+            for (int i = 0; i < 3; i++)
+            {
+                await ours[i].Dht.BootstrapAsync([js[i].Address], CancellationToken.None);
+                if (i > 0)
+                {
+                    await js[i - 1].CallAsync("dial", new { addr = TestHosts.AddressOf(ours[i].Host).ToString() });
+                }
+            }
+
+            await TestHosts.WaitUntilAsync(() => js.All(j => RoutingTableSize(j).Result > 0));
+            await Task.WhenAll(ours.Select(o => o.Dht.RefreshAsync(CancellationToken.None)));
+
+            var keys = new List<(string Key, string Provider)>();
+            for (int i = 0; i < 3; i++)
+            {
+                string csKey = $"sha256:{i:x2}{new string('c', 62)}";
+                await ours[i].Dht.ProvideAsync([Cid.ForKey(csKey).Hash], CancellationToken.None);
+                keys.Add((csKey, ours[i].Host.Id.ToString()));
+                string jsKey = $"docker.io/library/js{i}:1";
+                await js[i].CallAsync("provide", new { key = jsKey });
+                keys.Add((jsKey, js[i].Id.ToString()));
+            }
+
+            var misses = new List<string>();
+            foreach (var (key, provider) in keys)
+            {
+                foreach (var node in ours)
+                {
+                    if (node.Host.Id.ToString() == provider)
+                    {
+                        continue;
+                    }
+
+                    var found = await DhtNetwork.FindAsync(node.Dht, Cid.ForKey(key).Hash);
+                    if (!found.Any(p => p.Id.ToString() == provider))
+                    {
+                        misses.Add($"C# {node.Host.Id} missed {key}");
+                    }
+                }
+
+                foreach (var node in js)
+                {
+                    if (node.Id.ToString() == provider)
+                    {
+                        continue;
+                    }
+
+                    var found = await node.CallAsync("find", new { key, timeoutMs = 15000 });
+                    if (!found["providers"]!.AsArray().Any(p => p!["id"]!.GetValue<string>() == provider))
+                    {
+                        misses.Add($"js {node.Id} missed {key}");
+                    }
+                }
+            }
+
+            Assert.Empty(misses);
+        }
+        finally
+        {
+            foreach (var peer in js)
+            {
+                await peer.DisposeAsync();
+            }
+
+            foreach (var (host, dht) in ours)
+            {
+                await dht.DisposeAsync();
+                await host.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<int> RoutingTableSize(JsPeer js) => (await js.CallAsync("routingTable"))["size"]!.GetValue<int>();
+}
