@@ -182,6 +182,12 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private async Task OnDataAsync(YamuxHeader frame)
     {
+        if (frame.Length > Options.ReceiveWindow)
+        {
+            // No stream ever has more window than this: refuse before reading (or allocating) anything.
+            throw new YamuxProtocolException($"data frame of {frame.Length} bytes is larger than any window");
+        }
+
         var stream = await StreamForAsync(frame).ConfigureAwait(false);
         if (stream is null)
         {
