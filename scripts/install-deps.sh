@@ -17,3 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v dotnet >/dev/null || { echo "the .NET 10 SDK (dotnet) is required: https://dot.net" >&2; exit 1; }
+command -v node >/dev/null || { echo "Node.js (node, npm) is required for the js-libp2p interop tests" >&2; exit 1; }

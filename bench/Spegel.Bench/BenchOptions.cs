@@ -4,9 +4,17 @@ namespace Spegel.Bench;
 
 internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string? Out)
 {
+    public int Nodes { get; init; } = 50;
+
+    public int Keys { get; init; } = 10_000;
+
+    public int Lookups { get; init; } = 500;
+
+    public int ThroughputMiB { get; init; } = 1024;
+
     public static BenchOptions Parse(string[] args)
     {
-        int blob = 1024, image = 250, runs = 3;
+        int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024;
         string? output = null;
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -16,9 +24,13 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
                 case "--image-mib": image = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out": output = args[++i]; break;
+                case "--nodes": nodes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--keys": keys = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--lookups": lookups = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--throughput-mib": throughput = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
             }
         }
 
-        return new BenchOptions(blob, image, runs, output);
+        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput };
     }
 }

@@ -2,16 +2,18 @@ using Spegel.Bench;
 
 // Benchmarks. Each prints its baseline, measured in the same run, beside the figure and the ratio.
 //   registry   blob throughput vs nginx, image pull through the mirror vs from the registry, memory (issue 2)
+//   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 return scenario switch
 {
     "registry" => await RegistryBenchmark.RunAsync(options),
+    "dht" => await DhtBenchmark.RunAsync(options),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]");
+    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- dht [--nodes N] [--keys N] [--lookups N] [--throughput-mib N] [--out FILE]");
     return 2;
 }

@@ -22,7 +22,14 @@ public sealed class SpegelProcess : IAsyncDisposable
     /// <summary>Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers.</summary>
     public static async Task<SpegelProcess> StartAsync(string logPath, string registryAddress, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
     {
-        var daemon = Daemon.Start("dotnet", [DefaultBinary, "registry", "--registry-addr", registryAddress, .. arguments], logPath, environment);
+        var args = arguments.ToList();
+        if (!args.Contains("--router-addr"))
+        {
+            // Several nodes share one machine in tests: let each router pick a free port.
+            args.AddRange(["--router-addr", "127.0.0.1:0"]);
+        }
+
+        var daemon = Daemon.Start("dotnet", [DefaultBinary, "registry", "--registry-addr", registryAddress, .. args], logPath, environment);
         var process = new SpegelProcess(daemon, registryAddress);
         await Network.WaitUntilAsync(
             async () =>

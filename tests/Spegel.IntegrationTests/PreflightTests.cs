@@ -20,7 +20,7 @@ public sealed class PreflightTests : IAsyncLifetime
     {
         await using var node = await ContainerdNode.StartAsync(Path.Combine(_root, "bad"), cri: true, criConfigPath: "/somewhere/else", discardUnpackedLayers: true);
         var result = await SpegelProcess.RunAsync(
-            ["registry", "--registry-addr", $"127.0.0.1:{Network.FreePort()}", "--containerd-sock", node.Socket, "--bootstrap-kind", "static", "--containerd-registry-config-path", node.HostsDir],
+            ["registry", "--registry-addr", $"127.0.0.1:{Network.FreePort()}", "--router-addr", "127.0.0.1:0", "--containerd-sock", node.Socket, "--bootstrap-kind", "static", "--containerd-registry-config-path", node.HostsDir],
             TimeSpan.FromSeconds(60));
         Assert.Equal(1, result.ExitCode);
         var messages = JsonLog.Messages(result.StandardError);

@@ -174,9 +174,17 @@ public sealed class YamuxSession : IAsyncDisposable
             await GoAwayAsync(YamuxGoAway.ProtocolError).ConfigureAwait(false);
             Close(ex);
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+        catch (Exception ex)
         {
+            // Whatever breaks the read loop ends the session; it never escapes as an unobserved exception.
             Close(ex is OperationCanceledException ? null : ex);
+        }
+        finally
+        {
+            foreach (var stream in _streams.Values)
+            {
+                stream.CompleteInbound();
+            }
         }
     }
 
@@ -202,8 +210,9 @@ public sealed class YamuxSession : IAsyncDisposable
 
         if (frame.Length > 0)
         {
-            if (stream.Abandoned)
+            if (stream.Abandoned || !stream.AcceptsData)
             {
+                // Data after FIN or RST, or for a stream nobody reads any more: drop it, keep the window moving.
                 await DiscardAsync(frame.Length).ConfigureAwait(false);
                 await stream.CreditAsync((int)frame.Length).ConfigureAwait(false);
             }

@@ -50,6 +50,18 @@ public sealed class YamuxStream : Stream
 
     internal bool Abandoned => _disposed;
 
+    /// <summary>Whether data frames may still be delivered (no FIN or RST seen). Read-loop only.</summary>
+    internal bool AcceptsData
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _reset is null && !_remoteClosed;
+            }
+        }
+    }
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -71,28 +83,37 @@ public sealed class YamuxStream : Stream
             return 0;
         }
 
-        ReadResult result;
-        try
+        while (true)
         {
-            result = await _inbound.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException) when (_disposed)
-        {
-            throw new ObjectDisposedException(nameof(YamuxStream));
-        }
+            ThrowIfReset();
+            ReadResult result;
+            try
+            {
+                result = await _inbound.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException) when (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(YamuxStream));
+            }
 
-        var data = result.Buffer;
-        int n = (int)Math.Min(buffer.Length, data.Length);
-        data.Slice(0, n).CopyTo(buffer.Span);
-        _inbound.Reader.AdvanceTo(data.GetPosition(n));
-        if (n == 0)
-        {
-            // Completed with nothing left: end of stream, or a reset.
-            return 0;
-        }
+            ThrowIfReset();
+            var data = result.Buffer;
+            int n = (int)Math.Min(buffer.Length, data.Length);
+            data.Slice(0, n).CopyTo(buffer.Span);
+            _inbound.Reader.AdvanceTo(data.GetPosition(n));
+            if (n > 0)
+            {
+                await CreditAsync(n).ConfigureAwait(false);
+                return n;
+            }
 
-        await CreditAsync(n).ConfigureAwait(false);
-        return n;
+            if (result.IsCompleted)
+            {
+                return 0; // the remote closed its side and everything was read
+            }
+
+            // Woken without data (a reset elsewhere cancels the pending read): check again.
+        }
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -253,7 +274,10 @@ public sealed class YamuxStream : Stream
         _inbound.Writer.Complete();
     }
 
-    /// <summary>Marks the stream reset; returns false if it already was.</summary>
+    /// <summary>
+    /// Marks the stream reset from any thread; returns false if it already was. The inbound pipe is only ever written
+    /// and completed by the session's read loop, so a reset here wakes a blocked reader instead of completing it.
+    /// </summary>
     internal bool MarkReset(Exception reason)
     {
         lock (_gate)
@@ -264,13 +288,29 @@ public sealed class YamuxStream : Stream
             }
 
             _reset = reason;
-            _remoteClosed = true;
             _localClosed = true;
         }
 
-        _inbound.Writer.Complete(reason);
+        _inbound.Reader.CancelPendingRead();
         _windowOpened.Set();
         return true;
+    }
+
+    /// <summary>Completes the inbound pipe; called by the session's read loop only.</summary>
+    internal void CompleteInbound() => _inbound.Writer.Complete();
+
+    private void ThrowIfReset()
+    {
+        Exception? reset;
+        lock (_gate)
+        {
+            reset = _reset;
+        }
+
+        if (reset is not null)
+        {
+            throw new YamuxStreamResetException($"stream {Id} was reset: {reset.Message}");
+        }
     }
 
     /// <summary>Credits consumed bytes; grants window back when half of it is used (and grows it once).</summary>

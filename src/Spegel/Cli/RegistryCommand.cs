@@ -30,13 +30,14 @@ internal sealed class RegistryCommand
     private readonly Flag<string> _httpCertDir = new("--http-bootstrap-cert-dir", "HTTP_BOOTSTRAP_CERT_DIR", "Folder with ca.crt and optionally tls.crt/tls.key for the http bootstrap.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<IReadOnlyList<string>> _staticPeers = new("--static-bootstrap-peers", "STATIC_BOOTSTRAP_PEERS", "Peers as full multiaddrs /ip4/…/tcp/5001/p2p/<id> (static bootstrap).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
+    private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and refuse to run when mirroring cannot work.", true, "true", FlagShape.Switch, FlagParsers.Bool);
 
     public IEnumerable<Flag> Flags =>
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
         _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _resolveLatestTag, _debugWeb,
-        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _basicAuthDir, _preflight,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _preflight,
     ];
 
     public Command Build()
@@ -81,13 +82,7 @@ internal sealed class RegistryCommand
                 break;
         }
 
-        foreach (string peer in staticPeers)
-        {
-            if (!peer.StartsWith('/') || !peer.Contains("/p2p/", StringComparison.Ordinal))
-            {
-                errors.Add($"--static-bootstrap-peers: '{peer}' is not a peer multiaddr; expected /ip4/<ip>/tcp/<port>/p2p/<peer id>");
-            }
-        }
+        var staticAddresses = Routing.Bootstrap.StaticBootstrapper.Parse(staticPeers, errors);
 
         var mirrored = CliErrors.ParseRegistries(_mirroredRegistries, parseResult, allowWildcard: true, errors);
         var settings = new RegistrySettings
@@ -112,8 +107,9 @@ internal sealed class RegistryCommand
             HttpBootstrapAddr = _httpAddr.Resolve(parseResult, errors),
             HttpBootstrapUrl = httpUrl,
             HttpBootstrapCertDir = _httpCertDir.Resolve(parseResult, errors),
-            StaticBootstrapPeers = staticPeers,
+            StaticBootstrapPeers = staticAddresses,
             BasicAuthDir = _basicAuthDir.Resolve(parseResult, errors),
+            RouterAnnounceLoopback = _announceLoopback.Resolve(parseResult, errors),
             Preflight = _preflight.Resolve(parseResult, errors),
         };
         return errors.Count == 0 ? settings : null;

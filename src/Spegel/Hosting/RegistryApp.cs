@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Spegel.Containerd;
 using Spegel.Registry;
 using Spegel.Routing;
+using Spegel.Routing.Bootstrap;
 using Spegel.Store;
 
 namespace Spegel.Hosting;
@@ -50,13 +51,15 @@ internal static partial class RegistryApp
             return 1;
         }
 
-        if (settings.BootstrapKind != BootstrapKind.Static || settings.StaticBootstrapPeers.Count > 0)
-        {
-            LogNoRouting(log, settings.BootstrapKind.ToString().ToLowerInvariant());
-        }
+        await using var router = RoutingSetup.Create(settings, loggerFactory);
+        await router.StartAsync(cancellationToken).ConfigureAwait(false);
+        LogRouter(log, router.Host.Id.ToString(), string.Join(", ", router.Host.BoundEndPoints), settings.BootstrapKind.ToString().ToLowerInvariant());
+        WebApplication? idServer = settings.HttpBootstrapAddr is { } idAddress
+            ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.LogLevel, cancellationToken).ConfigureAwait(false)
+            : null;
 
         var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
-        var app = Build(settings, store, new LocalOnlyRouter(), auth);
+        var app = Build(settings, store, router, auth);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
         try
@@ -70,6 +73,12 @@ internal static partial class RegistryApp
         using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        if (idServer is not null)
+        {
+            await idServer.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+            await idServer.DisposeAsync().ConfigureAwait(false);
+        }
+
         return 0;
     }
 
@@ -190,6 +199,6 @@ internal static partial class RegistryApp
     [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Basic auth: {Reason}")]
     private static partial void LogBadAuth(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Peer routing ({Kind} bootstrap) is not built yet: this node serves only its own content and answers 404 for the rest")]
-    private static partial void LogNoRouting(ILogger logger, string kind);
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "Router {PeerId} listening on {EndPoints}, {Kind} bootstrap")]
+    private static partial void LogRouter(ILogger logger, string peerId, string endPoints, string kind);
 }

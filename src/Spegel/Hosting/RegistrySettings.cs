@@ -56,7 +56,9 @@ internal sealed record RegistrySettings
 
     public required string HttpBootstrapCertDir { get; init; }
 
-    public required IReadOnlyList<string> StaticBootstrapPeers { get; init; }
+    public required IReadOnlyList<Libp2p.Primitives.Multiaddr> StaticBootstrapPeers { get; init; }
+
+    public required bool RouterAnnounceLoopback { get; init; }
 
     public required string BasicAuthDir { get; init; }
 

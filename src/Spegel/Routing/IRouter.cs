@@ -2,6 +2,9 @@ using System.Net;
 
 namespace Spegel.Routing;
 
+/// <summary>A peer that holds a key: its ID and the IP addresses its registry is reached on (our registry port).</summary>
+internal sealed record RoutedPeer(string Id, IReadOnlyList<IPAddress> Addresses);
+
 /// <summary>
 /// Finds which peers hold a key and tells peers what we hold. The libp2p Kademlia DHT is the real implementation;
 /// tests and single-node runs use simpler ones.
@@ -17,6 +20,6 @@ internal interface IRouter
     /// <summary>Stops announcing <paramref name="keys"/> (remote records expire on their own).</summary>
     Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
 
-    /// <summary>Peers (their registry IP addresses) that hold <paramref name="key"/>, as they are found.</summary>
-    IAsyncEnumerable<IPAddress> LookupAsync(string key, int count, CancellationToken cancellationToken);
+    /// <summary>Peers that hold <paramref name="key"/>, as they are found; <paramref name="count"/> 0 means all.</summary>
+    IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, CancellationToken cancellationToken);
 }

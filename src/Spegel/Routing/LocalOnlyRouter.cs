@@ -1,9 +1,8 @@
-using System.Net;
 using System.Runtime.CompilerServices;
 
 namespace Spegel.Routing;
 
-/// <summary>A router for a node that has no peers: always ready, finds nobody. Used until the DHT router exists.</summary>
+/// <summary>A router for a node that has no peers: always ready, finds nobody.</summary>
 internal sealed class LocalOnlyRouter : IRouter
 {
     public bool Ready => true;
@@ -12,7 +11,7 @@ internal sealed class LocalOnlyRouter : IRouter
 
     public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public async IAsyncEnumerable<IPAddress> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.CompletedTask.ConfigureAwait(false);
         yield break;

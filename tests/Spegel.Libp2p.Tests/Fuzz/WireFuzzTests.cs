@@ -16,8 +16,10 @@ namespace Spegel.Libp2p.Tests.Fuzz;
 /// <summary>
 /// Random and mutated input at every layer of a live node: before multistream, inside Noise, as yamux frames on an
 /// authenticated connection, and as DHT messages. The offending connection or stream is dropped; the node keeps
-/// serving a well-behaved peer; nothing allocates what an attacker claims.
+/// serving a well-behaved peer; nothing allocates what an attacker claims (checked with the process's allocation
+/// counter, so these tests run alone).
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class WireFuzzTests : IAsyncLifetime
 {
     private Libp2pHost _target = null!;

@@ -335,7 +335,7 @@ public sealed class RegistryHandlerTests : IAsyncLifetime
 
         public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public async IAsyncEnumerable<IPAddress> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+        public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
         {
             await Task.CompletedTask;
             yield break;

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+using Spegel.Libp2p.Crypto;
+using Spegel.Libp2p.Kademlia;
+using Spegel.Libp2p.Transport;
+using Spegel.Routing;
+using Spegel.Routing.Bootstrap;
+
+namespace Spegel.Hosting;
+
+/// <summary>Builds the DHT router from the settings: identity, host, DHT, bootstrapper.</summary>
+internal static class RoutingSetup
+{
+    public static P2PRouter Create(RegistrySettings settings, ILoggerFactory loggers)
+    {
+        var identity = string.IsNullOrEmpty(settings.DataDir) ? PrivateKey.Generate() : PrivateKeyFile.LoadOrCreate(settings.DataDir);
+        var endPoint = settings.RouterAddr.TryGetEndPoint()
+            ?? throw new InvalidOperationException($"--router-addr {settings.RouterAddr}: the host must be an IP address or empty");
+        var host = new Libp2pHost(
+            new Libp2p.Transport.HostOptions
+            {
+                Identity = identity,
+                Listen = [endPoint],
+                AnnounceLoopback = settings.RouterAnnounceLoopback,
+                AgentVersion = $"spegel-dotnet/{Cli.VersionCommand.Version}",
+            },
+            loggers.CreateLogger<Libp2pHost>());
+        var dht = new Dht(host, new DhtOptions(), loggers.CreateLogger<Dht>());
+        IBootstrapper bootstrapper = settings.BootstrapKind switch
+        {
+            BootstrapKind.Dns => new DnsBootstrapper(settings.DnsBootstrapDomain),
+            BootstrapKind.Http => new HttpBootstrapper(settings.HttpBootstrapUrl!, settings.HttpBootstrapCertDir),
+            _ => new StaticBootstrapper(settings.StaticBootstrapPeers),
+        };
+        return new P2PRouter(host, dht, bootstrapper, loggers.CreateLogger<P2PRouter>());
+    }
+}

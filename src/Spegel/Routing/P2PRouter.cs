@@ -1,0 +1,206 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Spegel.Libp2p.Kademlia;
+using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Transport;
+using Spegel.Routing.Bootstrap;
+
+namespace Spegel.Routing;
+
+/// <summary>
+/// The router over our libp2p DHT (<c>/spegel/kad/1.0.0</c>). Keys are Spegel's strings; on the wire they are the
+/// multihash of their CIDv1. A provider's registry is reached on its IP and our registry port, as in Spegel.
+/// Bootstrap retries with backoff (50 ms → 10 s) until a peer answers, and again every 30 minutes.
+/// </summary>
+internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
+{
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Rebootstrap = TimeSpan.FromMinutes(30);
+    private readonly IBootstrapper _bootstrapper;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _bootstrapLoop;
+    private volatile bool _alone;
+
+    public P2PRouter(Libp2pHost host, Dht dht, IBootstrapper bootstrapper, ILogger<P2PRouter> logger, TimeProvider? time = null)
+    {
+        Host = host;
+        Dht = dht;
+        _bootstrapper = bootstrapper;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public Libp2pHost Host { get; }
+
+    public Dht Dht { get; }
+
+    /// <summary>A peer in the routing table, or nobody but us to bootstrap from (a single-node cluster).</summary>
+    public bool Ready => Dht.HasPeers || _alone;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Host.StartAsync(cancellationToken).ConfigureAwait(false);
+        Dht.Start();
+        _bootstrapLoop = Task.Run(() => BootstrapLoopAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) =>
+        Dht.ProvideAsync(keys.Select(k => Cid.ForKey(k).Hash).ToList(), cancellationToken);
+
+    public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+    {
+        Dht.Withdraw(keys.Select(k => Cid.ForKey(k).Hash));
+        return Task.CompletedTask;
+    }
+
+    public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var provider in Dht.FindProvidersAsync(Cid.ForKey(key).Hash, count, cancellationToken).ConfigureAwait(false))
+        {
+            if (ToRegistryAddresses(provider) is { Count: > 0 } addresses)
+            {
+                yield return new RoutedPeer(provider.Id.ToString(), addresses);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The IPs of a provider's addresses (first component). Like Spegel, a provider with any address that is not
+    /// IP-based is skipped.
+    /// </summary>
+    public static IReadOnlyList<IPAddress>? ToRegistryAddresses(PeerInfo provider)
+    {
+        var result = new List<IPAddress>();
+        foreach (var address in provider.Addresses)
+        {
+            if (address.Ip is not { } ip)
+            {
+                return null;
+            }
+
+            if (!result.Contains(ip))
+            {
+                result.Add(ip);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>One bootstrap round; true when a peer is in the routing table afterwards (or we are alone).</summary>
+    internal async Task<bool> BootstrapOnceAsync(CancellationToken cancellationToken)
+    {
+        var found = await _bootstrapper.GetAsync(cancellationToken).ConfigureAwait(false);
+        var ownPort = Host.BoundEndPoints.FirstOrDefault()?.Port ?? 0;
+        var own = Host.Addresses.Select(a => a.Ip).OfType<IPAddress>().ToHashSet();
+        var targets = new List<Multiaddr>();
+        foreach (var address in found)
+        {
+            if (address.PeerId is { } id && id.Equals(Host.Id))
+            {
+                continue;
+            }
+
+            // A bare IP (DNS bootstrap) is dialed on our own router port.
+            var dialable = address.TcpEndPoint is null && address.Ip is { } ip
+                ? Multiaddr.Create([address.Components[0], .. Multiaddr.FromEndPoint(new IPEndPoint(ip, ownPort)).Components.Skip(1), .. address.Components.Skip(1)])
+                : address;
+            if (dialable.TcpEndPoint is { } endPoint && own.Contains(endPoint.Address) && endPoint.Port == ownPort)
+            {
+                continue; // ourselves
+            }
+
+            targets.Add(dialable);
+        }
+
+        if (targets.Count == 0)
+        {
+            _alone = true;
+            LogAlone(_logger);
+            return true;
+        }
+
+        _alone = false;
+        int connected = await Dht.BootstrapAsync(targets, cancellationToken).ConfigureAwait(false);
+        LogBootstrapped(_logger, connected, targets.Count, Dht.RoutingTable.Count);
+        return Dht.HasPeers;
+    }
+
+    private async Task BootstrapLoopAsync(CancellationToken cancellationToken)
+    {
+        var backoff = MinBackoff;
+        var lastSuccess = DateTimeOffset.MinValue;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            bool needed = !Ready || _time.GetUtcNow() - lastSuccess >= Rebootstrap;
+            if (needed)
+            {
+                bool ok;
+                try
+                {
+                    ok = await BootstrapOnceAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException or System.Net.Sockets.SocketException or TimeoutException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    LogBootstrapFailed(_logger, ex.Message);
+                    ok = false;
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                if (ok)
+                {
+                    lastSuccess = _time.GetUtcNow();
+                    backoff = MinBackoff;
+                }
+                else
+                {
+                    await DelayAsync(backoff, cancellationToken).ConfigureAwait(false);
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                    continue;
+                }
+            }
+
+            // Check once a second whether we lost every peer (or the re-bootstrap time came).
+            await DelayAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_bootstrapLoop is not null)
+        {
+            await _bootstrapLoop.ConfigureAwait(false);
+        }
+
+        await Dht.DisposeAsync().ConfigureAwait(false);
+        await Host.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Bootstrap: {Connected} of {Targets} peers answered; {TableSize} peers in the routing table")]
+    private static partial void LogBootstrapped(ILogger logger, int connected, int targets, int tableSize);
+
+    [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Bootstrap failed, retrying with backoff: {Reason}")]
+    private static partial void LogBootstrapFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1403, Level = LogLevel.Information, Message = "Bootstrap found no peer but ourselves: running as a single-node cluster")]
+    private static partial void LogAlone(ILogger logger);
+}
