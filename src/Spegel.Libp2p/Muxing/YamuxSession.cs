@@ -19,7 +19,6 @@ public sealed class YamuxSession : IAsyncDisposable
     private readonly CancellationTokenSource _closed = new();
     private readonly ConcurrentDictionary<uint, TaskCompletionSource> _pings = new();
     private readonly TimeProvider _time;
-    private readonly byte[] _writeBuffer;
     private uint _nextStreamId;
     private uint _nextPing;
     private int _inboundCount;
@@ -35,7 +34,6 @@ public sealed class YamuxSession : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _nextStreamId = isClient ? 1u : 2u;
         _incoming = Channel.CreateBounded<YamuxStream>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.Wait });
-        _writeBuffer = new byte[YamuxHeader.Size + Options.MaxDataFrame];
     }
 
     public bool IsClient { get; }
@@ -91,31 +89,68 @@ public sealed class YamuxSession : IAsyncDisposable
         }
     }
 
-    internal async ValueTask SendAsync(YamuxType type, YamuxFlags flags, uint streamId, uint length, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    internal ValueTask SendAsync(YamuxType type, YamuxFlags flags, uint streamId, uint length, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+        WriteFramesAsync(YamuxHeader.Size + payload.Length, buffer =>
+        {
+            new YamuxHeader(0, type, flags, streamId, length).Write(buffer);
+            payload.Span.CopyTo(buffer[YamuxHeader.Size..]);
+        }, cancellationToken);
+
+    /// <summary>Sends data as consecutive frames of at most <see cref="YamuxOptions.MaxDataFrame"/> in one write.</summary>
+    internal ValueTask SendDataAsync(uint streamId, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        int max = Options.MaxDataFrame;
+        int frames = (data.Length + max - 1) / max;
+        return WriteFramesAsync((frames * YamuxHeader.Size) + data.Length, buffer =>
+        {
+            var rest = data.Span;
+            int offset = 0;
+            while (!rest.IsEmpty)
+            {
+                int n = Math.Min(rest.Length, max);
+                new YamuxHeader(0, YamuxType.Data, YamuxFlags.None, streamId, (uint)n).Write(buffer[offset..]);
+                rest[..n].CopyTo(buffer[(offset + YamuxHeader.Size)..]);
+                offset += YamuxHeader.Size + n;
+                rest = rest[n..];
+            }
+        }, cancellationToken);
+    }
+
+    /// <summary>Writes <paramref name="size"/> bytes of frames, built by <paramref name="build"/>, under the write lock.</summary>
+    private async ValueTask WriteFramesAsync(int size, SpanAction build, CancellationToken cancellationToken)
     {
         if (IsClosed)
         {
             throw new YamuxStreamResetException("the session is closed");
         }
 
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            new YamuxHeader(0, type, flags, streamId, length).Write(_writeBuffer);
-            payload.Span.CopyTo(_writeBuffer.AsSpan(YamuxHeader.Size));
-            await _transport.WriteAsync(_writeBuffer.AsMemory(0, YamuxHeader.Size + payload.Length), cancellationToken).ConfigureAwait(false);
-            await _transport.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            Close(ex);
-            throw new YamuxStreamResetException($"the session's connection failed: {ex.Message}");
+            build(buffer.AsSpan(0, size));
+            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _transport.WriteAsync(buffer.AsMemory(0, size), cancellationToken).ConfigureAwait(false);
+                await _transport.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                Close(ex);
+                throw new YamuxStreamResetException($"the session's connection failed: {ex.Message}");
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
         }
         finally
         {
-            _writeLock.Release();
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    private delegate void SpanAction(Span<byte> buffer);
 
     internal void ForgetIfFinished(YamuxStream stream)
     {

@@ -10,6 +10,8 @@ namespace Spegel.Libp2p.Muxing;
 /// </summary>
 public sealed class YamuxStream : Stream
 {
+    /// <summary>The most data one write hands to the session at once (several frames, one socket write).</summary>
+    private const int MaxWriteBatch = 512 * 1024;
     private readonly YamuxSession _session;
     private readonly Pipe _inbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly AsyncSignal _windowOpened = new();
@@ -137,7 +139,7 @@ public sealed class YamuxStream : Stream
 
                     if (_sendWindow > 0)
                     {
-                        n = (int)Math.Min(Math.Min(buffer.Length, _sendWindow), _session.Options.MaxDataFrame);
+                        n = (int)Math.Min(Math.Min(buffer.Length, _sendWindow), MaxWriteBatch);
                         _sendWindow -= n;
                         break;
                     }
@@ -146,7 +148,7 @@ public sealed class YamuxStream : Stream
                 await _windowOpened.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await _session.SendAsync(YamuxType.Data, YamuxFlags.None, Id, (uint)n, buffer[..n], cancellationToken).ConfigureAwait(false);
+            await _session.SendDataAsync(Id, buffer[..n], cancellationToken).ConfigureAwait(false);
             buffer = buffer[n..];
         }
     }

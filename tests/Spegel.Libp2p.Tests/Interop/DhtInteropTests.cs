@@ -50,7 +50,9 @@ public sealed class DhtInteropTests
         await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
         const string key = "docker.io/library/nginx:1.27";
         await js.CallAsync("provide", new { key });
-        Assert.Contains(js.Id, dht.Providers.Get(Cid.ForKey(key).Hash));
+
+        // ADD_PROVIDER is one-way: the record lands when we have read it.
+        await TestHosts.WaitUntilAsync(() => dht.Providers.Get(Cid.ForKey(key).Hash).Contains(js.Id));
         var found = await DhtNetwork.FindAsync(dht, Cid.ForKey(key).Hash);
         var provider = Assert.Single(found);
         Assert.Equal(js.Id, provider.Id);
