@@ -21,6 +21,10 @@ internal sealed class RegistryCommand
     private readonly Flag<IReadOnlyList<Regex>> _registryFilters = new("--registry-filters", "REGISTRY_FILTERS", "Regular expressions over registry/repository[:tag]; matching content is neither advertised nor mirrored (e.g. :latest$).", [], string.Empty, FlagShape.List, FlagParsers.Regexes);
     private readonly Flag<TimeSpan> _resolveTimeout = new("--mirror-resolve-timeout", "MIRROR_RESOLVE_TIMEOUT", "Longest wait for the next peer from a lookup.", TimeSpan.FromMilliseconds(20), "20ms", FlagShape.Single, FlagParsers.Duration);
     private readonly Flag<int> _resolveRetries = new("--mirror-resolve-retries", "MIRROR_RESOLVE_RETRIES", "Most peers tried for one request.", 3, "3", FlagShape.Single, FlagParsers.Int(1, 100));
+    private readonly Flag<TimeSpan> _connectTimeout = new("--mirror-connect-timeout", "MIRROR_CONNECT_TIMEOUT", "Longest wait to connect to a peer (peers are on the local network).", TimeSpan.FromMilliseconds(500), "500ms", FlagShape.Single, FlagParsers.Duration);
+    private readonly Flag<int> _minDataRate = new("--mirror-min-data-rate", "MIRROR_MIN_DATA_RATE", "Bytes per second a peer must deliver over each grace period, or the transfer resumes from the next peer.", 256 * 1024, "262144", FlagShape.Single, FlagParsers.Int(1, int.MaxValue));
+    private readonly Flag<TimeSpan> _rateGrace = new("--mirror-rate-grace-period", "MIRROR_RATE_GRACE_PERIOD", "Grace period of the minimum data rate (and the wait for a blob's response headers).", TimeSpan.FromSeconds(3), "3s", FlagShape.Single, FlagParsers.Duration);
+    private readonly Flag<TimeSpan> _hedgeDelay = new("--mirror-hedge-delay", "MIRROR_HEDGE_DELAY", "A second peer is asked when the first has not answered within this.", TimeSpan.FromMilliseconds(300), "300ms", FlagShape.Single, FlagParsers.Duration);
     private readonly Flag<bool> _resolveLatestTag = new("--resolve-latest-tag", "RESOLVE_LATEST_TAG", "Resolve the latest tag through peers (deprecated: use --registry-filters).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _debugWeb = new("--debug-web-enabled", "DEBUG_WEB_ENABLED", "Serve the debug web UI on the metrics address.", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<BootstrapKind?> _bootstrapKind = new("--bootstrap-kind", "BOOTSTRAP_KIND", "How to find the first peers: dns, http or static (required).", null, string.Empty, FlagShape.Single, FlagParsers.Enum<BootstrapKind?>(("dns", BootstrapKind.Dns), ("http", BootstrapKind.Http), ("static", BootstrapKind.Static)));
@@ -36,7 +40,7 @@ internal sealed class RegistryCommand
     public IEnumerable<Flag> Flags =>
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
-        _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _resolveLatestTag, _debugWeb,
+        _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _connectTimeout, _minDataRate, _rateGrace, _hedgeDelay, _resolveLatestTag, _debugWeb,
         _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _preflight,
     ];
 
@@ -101,6 +105,10 @@ internal sealed class RegistryCommand
             MirrorResolveTimeout = _resolveTimeout.Resolve(parseResult, errors),
             MirrorResolveRetries = _resolveRetries.Resolve(parseResult, errors),
             ResolveLatestTag = _resolveLatestTag.Resolve(parseResult, errors),
+            MirrorConnectTimeout = _connectTimeout.Resolve(parseResult, errors),
+            MirrorMinDataRate = _minDataRate.Resolve(parseResult, errors),
+            MirrorRateGracePeriod = _rateGrace.Resolve(parseResult, errors),
+            MirrorHedgeDelay = _hedgeDelay.Resolve(parseResult, errors),
             DebugWebEnabled = _debugWeb.Resolve(parseResult, errors),
             BootstrapKind = kind ?? BootstrapKind.Static,
             DnsBootstrapDomain = dnsDomain,

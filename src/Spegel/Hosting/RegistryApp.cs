@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Spegel.Advertising;
 using Spegel.Containerd;
+using Spegel.Mirroring;
+using Spegel.Oci;
 using Spegel.Registry;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
@@ -59,7 +62,19 @@ internal static partial class RegistryApp
             : null;
 
         var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
-        var app = Build(settings, store, router, auth);
+        var policy = new ContentPolicy(settings.MirroredRegistries, settings.RegistryFilters, settings.ResolveLatestTag);
+        var advertiser = new Advertiser(
+            store, new ContainerdEventSource(client), router, policy,
+            new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
+            loggerFactory.CreateLogger<Advertiser>());
+        using var peerHttp = PeerHttp.Create(settings.MirrorConnectTimeout);
+        var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
+        var stats = new MirrorStats();
+        var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>());
+        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var tracking = Task.Run(() => advertiser.RunAsync(stopping.Token), CancellationToken.None);
+        var app = Build(settings, services);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
         try
@@ -69,6 +84,9 @@ internal static partial class RegistryApp
         catch (OperationCanceledException)
         {
         }
+
+        await stopping.CancelAsync().ConfigureAwait(false);
+        await tracking.ConfigureAwait(false);
 
         using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
@@ -82,8 +100,8 @@ internal static partial class RegistryApp
         return 0;
     }
 
-    /// <summary>The web host; tests pass their own store or router.</summary>
-    public static WebApplication Build(RegistrySettings settings, IContentStore store, IRouter router, BasicAuth auth)
+    /// <summary>The web host over the given parts (tests pass their own store, readiness or forwarder).</summary>
+    public static WebApplication Build(RegistrySettings settings, RegistryServices services)
     {
         var builder = WebApplication.CreateSlimBuilder();
         SpegelLogging.Configure(builder.Logging, settings.LogLevel);
@@ -104,14 +122,10 @@ internal static partial class RegistryApp
             }
         });
         builder.Services.AddSingleton(settings);
-        builder.Services.AddSingleton(store);
-        builder.Services.AddSingleton(router);
-        builder.Services.AddSingleton(auth);
-        builder.Services.AddSingleton<RegistryHandler>();
-
         var app = builder.Build();
         app.UseMiddleware<RequestLogging>();
-        var handler = app.Services.GetRequiredService<RegistryHandler>();
+        var handler = new RegistryHandler(
+            services.Store, services.Readiness, services.Auth, services.Policy, services.Forwarder, app.Services.GetRequiredService<ILogger<RegistryHandler>>());
         app.Run(handler.HandleAsync);
         return app;
     }

@@ -44,6 +44,14 @@ internal sealed record RegistrySettings
 
     public required bool ResolveLatestTag { get; init; }
 
+    public required TimeSpan MirrorConnectTimeout { get; init; }
+
+    public required long MirrorMinDataRate { get; init; }
+
+    public required TimeSpan MirrorRateGracePeriod { get; init; }
+
+    public required TimeSpan MirrorHedgeDelay { get; init; }
+
     public required bool DebugWebEnabled { get; init; }
 
     public required BootstrapKind BootstrapKind { get; init; }

@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Spegel.Oci;
-using Spegel.Routing;
+using Spegel.Mirroring;
+using Spegel.Hosting;
 using Spegel.Store;
 
 namespace Spegel.Registry;
@@ -15,12 +16,19 @@ namespace Spegel.Registry;
 /// <item>anything but GET/HEAD under <c>/v2/</c> is 405 (we never write);</item>
 /// <item>Basic auth, when configured;</item>
 /// <item>the raw request target is decoded once and parsed strictly (name, tag, digest, <c>ns</c>);</item>
-/// <item>manifests and blobs are served from the local store; a miss is answered 404 at once.</item>
+/// <item>manifests and blobs are served from the local store;</item>
+/// <item>a miss is mirrored from peers (<see cref="PeerForwarder"/>) unless the request came from a peer
+/// (<c>X-Spegel-Mirrored: true</c>: loop prevention) or the policy excludes it; otherwise 404 at once.</item>
 /// </list>
 /// </summary>
-internal sealed partial class RegistryHandler(IContentStore store, IRouter router, BasicAuth auth, ILogger<RegistryHandler> logger)
+internal sealed partial class RegistryHandler(
+    IContentStore store,
+    NodeReadiness readiness,
+    BasicAuth auth,
+    ContentPolicy policy,
+    PeerForwarder? forwarder,
+    ILogger<RegistryHandler> logger)
 {
-    public const string MirroredHeader = "X-Spegel-Mirrored";
     private const int MaxHeaderBytes = 16 * 1024;
 
     public async Task HandleAsync(HttpContext context)
@@ -34,7 +42,7 @@ internal sealed partial class RegistryHandler(IContentStore store, IRouter route
         if (rawPath is "/healthz" or "/readyz")
         {
             context.Items[RequestLogItems.Handler] = "healthz";
-            response.StatusCode = router.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+            response.StatusCode = readiness.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             return;
         }
 
@@ -224,9 +232,26 @@ internal sealed partial class RegistryHandler(IContentStore store, IRouter route
         }
     }
 
-    private static Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
+    /// <summary>A local miss: mirrored from peers when allowed, else 404 at once.</summary>
+    private async Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
     {
+        bool fromPeer = string.Equals(context.Request.Headers[PeerForwarder.MirroredHeader], "true", StringComparison.OrdinalIgnoreCase);
+        if (!fromPeer && forwarder is not null && policy.Allows(distribution) && await forwarder.TryServeAsync(context, distribution).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (context.Response.HasStarted)
+        {
+            return;
+        }
+
         context.Items[RequestLogItems.Source] = "miss";
+        await NotFoundResponseAsync(context, distribution).ConfigureAwait(false);
+    }
+
+    private static Task NotFoundResponseAsync(HttpContext context, DistributionRequest distribution)
+    {
         return distribution.Kind == DistributionKind.Manifest
             ? OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.ManifestUnknown, $"manifest {distribution.Key} is not on this node")
             : OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.BlobUnknown, $"blob {distribution.Key} is not on this node");

@@ -28,7 +28,8 @@ internal sealed class RegistryServer : IAsyncDisposable
     public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null)
     {
         var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
-        var app = RegistryApp.Build(settings, store, router ?? new LocalOnlyRouter(), auth ?? BasicAuth.None);
+        var services = new RegistryServices(store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, Spegel.Oci.ContentPolicy.AllowAll, null, new Spegel.Mirroring.MirrorStats());
+        var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         int port = new Uri(addresses.First()).Port;

@@ -1,0 +1,15 @@
+using Spegel.Mirroring;
+using Spegel.Oci;
+using Spegel.Registry;
+using Spegel.Store;
+
+namespace Spegel.Hosting;
+
+/// <summary>The parts the registry API is made of.</summary>
+internal sealed record RegistryServices(
+    IContentStore Store,
+    NodeReadiness Readiness,
+    BasicAuth Auth,
+    ContentPolicy Policy,
+    PeerForwarder? Forwarder,
+    MirrorStats Stats);

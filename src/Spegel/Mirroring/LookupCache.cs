@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Spegel.Routing;
+
+namespace Spegel.Mirroring;
+
+/// <summary>
+/// Shares lookups: requests for one key within the cache time reuse the same (possibly still running) lookup and
+/// see its peers as they arrive. Each reader waits at most the resolve timeout for the next peer. A lookup that found
+/// fewer peers than wanted is redone after half the cache time.
+/// </summary>
+internal sealed class LookupCache(IRouter router, MirrorOptions options)
+{
+    private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    public async IAsyncEnumerable<RoutedPeer> PeersAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var entry = GetEntry(key, count);
+        int index = 0;
+        while (true)
+        {
+            var (peer, waiter) = entry.Next(index);
+            if (peer is not null)
+            {
+                index++;
+                yield return peer;
+                continue;
+            }
+
+            if (waiter is null)
+            {
+                yield break; // the lookup ended
+            }
+
+            var timeout = Task.Delay(options.ResolveTimeout, options.Time, cancellationToken);
+            if (await Task.WhenAny(waiter, timeout).ConfigureAwait(false) == timeout)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield break; // no new peer within the resolve timeout
+            }
+        }
+    }
+
+    private Entry GetEntry(string key, int count)
+    {
+        var now = options.Time.GetUtcNow();
+        while (true)
+        {
+            if (_entries.TryGetValue(key, out var existing))
+            {
+                var age = now - existing.Started;
+                bool stale = age > options.LookupCacheTtl || (existing.Completed && existing.Count < count && age > options.LookupCacheTtl / 2);
+                if (!stale)
+                {
+                    return existing;
+                }
+
+                _entries.TryRemove(new KeyValuePair<string, Entry>(key, existing));
+            }
+
+            var entry = new Entry(now);
+            if (_entries.TryAdd(key, entry))
+            {
+                _ = Task.Run(() => entry.RunAsync(router, key, count));
+                Prune(now);
+                return entry;
+            }
+        }
+    }
+
+    private void Prune(DateTimeOffset now)
+    {
+        if (_entries.Count < 1024)
+        {
+            return;
+        }
+
+        foreach (var (key, entry) in _entries)
+        {
+            if (now - entry.Started > options.LookupCacheTtl)
+            {
+                _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+            }
+        }
+    }
+
+    private sealed class Entry(DateTimeOffset started)
+    {
+        private readonly List<RoutedPeer> _peers = [];
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public DateTimeOffset Started { get; } = started;
+
+        public bool Completed { get; private set; }
+
+        public int Count
+        {
+            get
+            {
+                lock (_peers)
+                {
+                    return _peers.Count;
+                }
+            }
+        }
+
+        /// <summary>The peer at <paramref name="index"/>, or a task completing when there may be one (null when done).</summary>
+        public (RoutedPeer? Peer, Task? Waiter) Next(int index)
+        {
+            lock (_peers)
+            {
+                if (index < _peers.Count)
+                {
+                    return (_peers[index], null);
+                }
+
+                return (null, Completed ? null : _changed.Task);
+            }
+        }
+
+        public async Task RunAsync(IRouter router, string key, int count)
+        {
+            using var limit = new CancellationTokenSource(LookupLimit);
+            try
+            {
+                await foreach (var peer in router.LookupAsync(key, count, limit.Token).ConfigureAwait(false))
+                {
+                    Publish(() => _peers.Add(peer));
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+            }
+            finally
+            {
+                Publish(() => Completed = true);
+            }
+        }
+
+        private void Publish(Action change)
+        {
+            TaskCompletionSource signal;
+            lock (_peers)
+            {
+                change();
+                signal = _changed;
+                _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            signal.TrySetResult();
+        }
+    }
+}

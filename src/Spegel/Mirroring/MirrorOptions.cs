@@ -1,0 +1,37 @@
+namespace Spegel.Mirroring;
+
+/// <summary>How requests are mirrored from peers (SPEC §3.1).</summary>
+internal sealed record MirrorOptions
+{
+    /// <summary>Peers serve their registry on the same port as ours (Spegel's rule).</summary>
+    public required int RegistryPort { get; init; }
+
+    /// <summary><c>--mirror-resolve-timeout</c>: the longest wait for the next peer from a lookup.</summary>
+    public TimeSpan ResolveTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary><c>--mirror-resolve-retries</c>: the most peers tried for one request.</summary>
+    public int ResolveRetries { get; init; } = 3;
+
+    /// <summary>Peers are on the local network: a dial that takes longer than this is a dead peer.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Wall-clock limit for the answer to a HEAD or a manifest request (Spegel v0.7: 3 s).</summary>
+    public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A blob transfer slower than this over a whole grace period is stalled and moves to the next peer.</summary>
+    public long MinDataRate { get; init; } = 256 * 1024;
+
+    /// <summary>The grace period of the minimum data rate (also the wait for a blob's response headers).</summary>
+    public TimeSpan RateGracePeriod { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A second peer is asked when the first has not answered within this.</summary>
+    public TimeSpan HedgeDelay { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Lookups are cached this long (containerd's multipart fetch asks for one digest many times).</summary>
+    public TimeSpan LookupCacheTtl { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The Authorization header peers expect, when Basic auth is configured cluster-wide.</summary>
+    public string? Authorization { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spegel.Hosting;
+using Spegel.Mirroring;
+using Spegel.Oci;
+using Spegel.Registry;
+using Spegel.Routing;
+using Spegel.Tests.Registry;
+
+namespace Spegel.Tests.Mirroring;
+
+/// <summary>
+/// Our registry on 127.0.0.1:port with an empty store, and fake peers on 127.0.0.2…, all on the same port (peers are
+/// reached on our own registry port, as in Spegel).
+/// </summary>
+internal sealed class MirrorHarness : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly List<FakePeer> _peers;
+
+    private MirrorHarness(WebApplication app, int port, List<FakePeer> peers, StaticRouter router, MirrorStats stats)
+    {
+        _app = app;
+        Port = port;
+        _peers = peers;
+        Router = router;
+        Stats = stats;
+    }
+
+    public int Port { get; }
+
+    public StaticRouter Router { get; }
+
+    public MirrorStats Stats { get; }
+
+    public IReadOnlyList<FakePeer> Peers => _peers;
+
+    public HttpClient Client() => new() { BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromSeconds(30) };
+
+    public static byte[] Blob { get; } = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
+
+    public static string BlobDigest { get; } = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Blob));
+
+    public static byte[] Manifest { get; } = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{},\"layers\":[]}"u8.ToArray();
+
+    public static string ManifestDigest { get; } = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Manifest));
+
+    public static async Task<MirrorHarness> StartAsync(params (PeerBehaviour Behaviour, long After)[] peers)
+    {
+        int port = FreePort();
+        var content = new Dictionary<string, (byte[], string)>
+        {
+            [BlobDigest] = (Blob, "application/octet-stream"),
+            [ManifestDigest] = (Manifest, MediaTypes.OciManifest),
+            ["1"] = (Manifest, MediaTypes.OciManifest),
+        };
+        var fakes = new List<FakePeer>();
+        for (int i = 0; i < peers.Length; i++)
+        {
+            fakes.Add(await FakePeer.StartAsync(IPAddress.Parse($"127.0.0.{i + 2}"), port, content, peers[i].Behaviour, peers[i].After));
+        }
+
+        var router = new StaticRouter([.. fakes.Select(f => f.Address)]);
+        var stats = new MirrorStats();
+        var options = new MirrorOptions
+        {
+            RegistryPort = port,
+            ResolveTimeout = TimeSpan.FromMilliseconds(200),
+            ResolveRetries = 3,
+            RateGracePeriod = TimeSpan.FromMilliseconds(600),
+            MinDataRate = 64 * 1024,
+            HedgeDelay = TimeSpan.FromMilliseconds(200),
+            HeaderTimeout = TimeSpan.FromSeconds(3),
+        };
+        var forwarder = new PeerForwarder(new LookupCache(router, options), PeerHttp.Create(options.ConnectTimeout), options, stats, NullLogger<PeerForwarder>.Instance);
+        var settings = RegistryServer.Settings("--registry-addr", $"127.0.0.1:{port}", "--bootstrap-kind", "static", "--log-level", "ERROR");
+        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), BasicAuth.None, ContentPolicy.AllowAll, forwarder, stats);
+        var app = RegistryApp.Build(settings, services);
+        await app.StartAsync();
+        return new MirrorHarness(app, port, fakes, router, stats);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var peer in _peers)
+        {
+            await peer.DisposeAsync();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

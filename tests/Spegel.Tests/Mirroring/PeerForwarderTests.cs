@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using Spegel.Tests.Registry;
+
+namespace Spegel.Tests.Mirroring;
+
+/// <summary>Mirroring from peers, with peers that fail in every way we know of.</summary>
+public sealed class PeerForwarderTests
+{
+    private static readonly string BlobPath = $"/v2/library/app/blobs/{MirrorHarness.BlobDigest}?ns=docker.io";
+
+    [Fact]
+    public async Task AMissIsServedFromAPeerWithItsHeadersAndBytes()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.Good, 0));
+        using var http = harness.Client();
+        using var response = await http.GetAsync(BlobPath);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(MirrorHarness.Blob.Length, response.Content.Headers.ContentLength);
+        Assert.Equal(MirrorHarness.BlobDigest, response.Headers.GetValues("Docker-Content-Digest").Single());
+        Assert.Equal(MirrorHarness.Blob, await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(1, harness.Stats.Served);
+
+        using var manifest = await http.GetAsync("/v2/library/app/manifests/1?ns=docker.io");
+        Assert.Equal("application/vnd.oci.image.manifest.v1+json", manifest.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(MirrorHarness.Manifest, await manifest.Content.ReadAsByteArrayAsync());
+        using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/v2/library/app/manifests/{MirrorHarness.ManifestDigest}"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(MirrorHarness.Manifest.Length, head.Content.Headers.ContentLength);
+    }
+
+    [Fact]
+    public async Task NobodyHasItIsA404WithinMilliseconds()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.NotFound, 0), (PeerBehaviour.NotFound, 0));
+        using var http = harness.Client();
+        var clock = Stopwatch.StartNew();
+        using var response = await http.GetAsync(BlobPath);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        Assert.Equal(2, harness.Stats.PeerFailures);
+    }
+
+    [Fact]
+    public async Task ARequestFromAPeerIsNeverForwarded()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.Good, 0));
+        var response = await RawHttp.GetAsync(harness.Port, BlobPath, "GET", "X-Spegel-Mirrored: true\r\n");
+        Assert.Equal(404, response.Status);
+        Assert.Equal(0, harness.Peers[0].Requests);
+    }
+
+    [Theory]
+    [InlineData(PeerBehaviour.ResetAfter)]
+    [InlineData(PeerBehaviour.StallAfter)]
+    [InlineData(PeerBehaviour.TrickleAfter)]
+    public async Task APeerThatFailsMidBodyIsReplacedByResuming(PeerBehaviour behaviour)
+    {
+        await using var harness = await MirrorHarness.StartAsync((behaviour, 1_000_000), (PeerBehaviour.Good, 0));
+        using var http = harness.Client();
+        var clock = Stopwatch.StartNew();
+        byte[] body = await http.GetByteArrayAsync(BlobPath);
+        Assert.Equal(MirrorHarness.Blob, body);
+        Assert.Equal(1, harness.Stats.Resumes);
+        Assert.Contains(harness.Peers[1].RangesAsked, r => r is not null && r.StartsWith("bytes=", StringComparison.Ordinal) && !r.StartsWith("bytes=0-", StringComparison.Ordinal));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task CorruptBytesAreNeverPassedOnAsACompleteBlob()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.Corrupt, 0));
+        using var http = harness.Client();
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetByteArrayAsync(BlobPath));
+        Assert.Equal(1, harness.Stats.DigestMismatches);
+    }
+
+    [Fact]
+    public async Task APeerLyingAboutContentRangeIsNotSpliced()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.ResetAfter, 1_000_000), (PeerBehaviour.LieAboutRange, 0));
+        using var http = harness.Client();
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetByteArrayAsync(BlobPath));
+    }
+
+    [Fact]
+    public async Task WhenNobodyCanContinueTheResponseIsAborted()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.ResetAfter, 1_000_000), (PeerBehaviour.ResetAfter, 1_000));
+        using var http = harness.Client();
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetByteArrayAsync(BlobPath));
+    }
+
+    [Fact]
+    public async Task ASlowPeerGetsAHedge()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.SlowHeaders, 0), (PeerBehaviour.Good, 0));
+        using var http = harness.Client();
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(MirrorHarness.Blob, await http.GetByteArrayAsync(BlobPath));
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(1500), $"took {clock.Elapsed}");
+        Assert.True(harness.Stats.Hedges >= 1);
+    }
+
+    [Fact]
+    public async Task RangesPassThroughAndResume()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.ResetAfter, 500_000), (PeerBehaviour.Good, 0));
+        using var http = harness.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, BlobPath);
+        request.Headers.TryAddWithoutValidation("Range", "bytes=1000000-2999999");
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal($"bytes 1000000-2999999/{MirrorHarness.Blob.Length}", response.Content.Headers.ContentRange!.ToString());
+        Assert.Equal(MirrorHarness.Blob[1_000_000..3_000_000], await response.Content.ReadAsByteArrayAsync());
+        // The resume starts where the bytes we received end (an aborted peer's last bytes may be lost in flight).
+        Assert.Contains(harness.Peers[1].RangesAsked, r => r is not null && r.EndsWith("-2999999", StringComparison.Ordinal) && long.Parse(r[6..r.IndexOf('-', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture) is > 1_000_000 and <= 1_500_000);
+    }
+
+    [Fact]
+    public async Task ManyConcurrentRangesReassembleToTheDigestWithOneLookup()
+    {
+        await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.Good, 0), (PeerBehaviour.Good, 0));
+        using var http = harness.Client();
+        const int parts = 24;
+        int size = MirrorHarness.Blob.Length;
+        var chunks = await Task.WhenAll(Enumerable.Range(0, parts).Select(async i =>
+        {
+            long start = (long)size * i / parts, end = ((long)size * (i + 1) / parts) - 1;
+            using var request = new HttpRequestMessage(HttpMethod.Get, BlobPath);
+            request.Headers.TryAddWithoutValidation("Range", $"bytes={start}-{end}");
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+            return await response.Content.ReadAsByteArrayAsync();
+        }));
+        byte[] whole = chunks.SelectMany(c => c).ToArray();
+        Assert.Equal(MirrorHarness.BlobDigest, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(whole)));
+        Assert.Equal(1, harness.Router.Lookups);
+    }
+}

@@ -1,0 +1,33 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Spegel.Routing;
+
+namespace Spegel.Tests.Mirroring;
+
+/// <summary>An in-memory router: every key is held by the given peers, found after an optional delay.</summary>
+internal sealed class StaticRouter(params IPAddress[] peers) : IRouter
+{
+    public int Lookups;
+
+    public TimeSpan Delay { get; set; }
+
+    public bool Ready => true;
+
+    public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Lookups);
+        foreach (var peer in peers)
+        {
+            if (Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(Delay, cancellationToken);
+            }
+
+            yield return new RoutedPeer(peer.ToString(), [peer]);
+        }
+    }
+}
