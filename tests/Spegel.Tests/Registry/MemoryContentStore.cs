@@ -10,38 +10,85 @@ namespace Spegel.Tests.Registry;
 internal sealed class MemoryContentStore : IContentStore
 {
     private readonly Dictionary<Digest, byte[]> _blobs = [];
+    private readonly Dictionary<Digest, IReadOnlyDictionary<string, string>> _labels = [];
     private readonly Dictionary<string, ImageRecord> _images = [];
 
     /// <summary>When set, reading a blob fails after this many bytes (a store that breaks mid-transfer).</summary>
     public long? FailAfterBytes { get; set; }
 
-    public Digest Add(byte[] content)
+    public Digest Add(byte[] content, IReadOnlyDictionary<string, string>? labels = null)
     {
         var digest = Digest.Sha256(SHA256.HashData(content));
-        _blobs[digest] = content;
+        lock (_blobs)
+        {
+            _blobs[digest] = content;
+            _labels[digest] = labels ?? new Dictionary<string, string>();
+        }
+
         return digest;
     }
 
-    public Digest AddImage(string name, byte[] manifest, string mediaType)
+    public void Remove(Digest digest)
     {
-        var digest = Add(manifest);
-        _images[name] = new ImageRecord(name, digest, mediaType, manifest.Length);
+        lock (_blobs)
+        {
+            _blobs.Remove(digest);
+        }
+    }
+
+    public void RemoveImage(string name)
+    {
+        lock (_blobs)
+        {
+            _images.Remove(name);
+        }
+    }
+
+    public Digest AddImage(string name, byte[] manifest, string mediaType, IReadOnlyDictionary<string, string>? labels = null)
+    {
+        var digest = Add(manifest, labels);
+        lock (_blobs)
+        {
+            _images[name] = new ImageRecord(name, digest, mediaType, manifest.Length);
+        }
+
         return digest;
     }
 
-    public ValueTask<ContentInfo?> StatAsync(Digest digest, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_blobs.TryGetValue(digest, out byte[]? b) ? new ContentInfo(digest, b.Length, new Dictionary<string, string>()) : null);
+    public ValueTask<ContentInfo?> StatAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        lock (_blobs)
+        {
+            return ValueTask.FromResult(_blobs.TryGetValue(digest, out byte[]? b) ? new ContentInfo(digest, b.Length, _labels[digest]) : null);
+        }
+    }
 
-    public ValueTask<ImageRecord?> ResolveImageAsync(string name, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_images.GetValueOrDefault(name));
+    public ValueTask<ImageRecord?> ResolveImageAsync(string name, CancellationToken cancellationToken)
+    {
+        lock (_blobs)
+        {
+            return ValueTask.FromResult(_images.GetValueOrDefault(name));
+        }
+    }
 
-    public ValueTask<BlobReader?> OpenAsync(Digest digest, CancellationToken cancellationToken) =>
-        ValueTask.FromResult<BlobReader?>(_blobs.TryGetValue(digest, out byte[]? b) ? new MemoryBlobReader(digest, b, FailAfterBytes) : null);
+    public ValueTask<BlobReader?> OpenAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        lock (_blobs)
+        {
+            return ValueTask.FromResult<BlobReader?>(_blobs.TryGetValue(digest, out byte[]? b) ? new MemoryBlobReader(digest, b, FailAfterBytes) : null);
+        }
+    }
 
     public async IAsyncEnumerable<ImageRecord> ListImagesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();
-        foreach (var image in _images.Values)
+        List<ImageRecord> images;
+        lock (_blobs)
+        {
+            images = [.. _images.Values];
+        }
+
+        foreach (var image in images)
         {
             yield return image;
         }
@@ -50,9 +97,15 @@ internal sealed class MemoryContentStore : IContentStore
     public async IAsyncEnumerable<ContentInfo> ListContentAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();
-        foreach (var (digest, bytes) in _blobs)
+        List<ContentInfo> content;
+        lock (_blobs)
         {
-            yield return new ContentInfo(digest, bytes.Length, new Dictionary<string, string>());
+            content = _blobs.Select(b => new ContentInfo(b.Key, b.Value.Length, _labels[b.Key])).ToList();
+        }
+
+        foreach (var info in content)
+        {
+            yield return info;
         }
     }
 

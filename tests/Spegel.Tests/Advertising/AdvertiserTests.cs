@@ -1,0 +1,216 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spegel.Advertising;
+using Spegel.Oci;
+using Spegel.Routing;
+using Spegel.Store;
+using Spegel.Tests.Registry;
+
+namespace Spegel.Tests.Advertising;
+
+/// <summary>
+/// The advertiser over an in-memory store and a fake event stream. The stream stands in for containerd ≥ 2.1 (which
+/// sends <c>/content/create</c>; Debian has 1.6) and for a containerd that restarts.
+/// </summary>
+public sealed class AdvertiserTests
+{
+    private static readonly Dictionary<string, string> FromDockerHub = new() { ["containerd.io/distribution.source.docker.io"] = "library/app" };
+    private static readonly Dictionary<string, string> FromGhcr = new() { ["containerd.io/distribution.source.ghcr.io"] = "org/tool" };
+
+    [Fact]
+    public async Task AdvertisesTagsAndContentAtStartAndFollowsEvents()
+    {
+        var store = new MemoryContentStore();
+        var layer = store.Add(Encoding.UTF8.GetBytes("layer"), FromDockerHub);
+        var manifest = store.AddImage("docker.io/library/app:1", Encoding.UTF8.GetBytes("{\"manifests\":[]}"), MediaTypes.OciIndex, FromDockerHub);
+        store.AddImage($"docker.io/library/app@{manifest}", Encoding.UTF8.GetBytes("{\"manifests\":[]}"), MediaTypes.OciIndex, FromDockerHub);
+        await using var run = Run(store, ContentPolicy.AllowAll);
+        await WaitAsync(() => run.Advertiser.Connected);
+        Assert.Equal(new[] { "docker.io/library/app:1", layer.ToString(), manifest.ToString() }.Order(), run.Router.Advertised.Order());
+
+        // containerd 2.1 announces a committed blob at once; one that is not (or not yet) in our namespace is ignored.
+        var fresh = store.Add(Encoding.UTF8.GetBytes("new layer"), FromDockerHub);
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, fresh));
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, Digest.Parse("sha256:" + new string('9', 64))));
+        await WaitAsync(() => run.Router.Advertised.Contains(fresh.ToString()));
+        Assert.DoesNotContain("sha256:" + new string('9', 64), run.Router.Advertised);
+
+        // Deleting the image withdraws its tag; deleting content withdraws the digest.
+        store.RemoveImage("docker.io/library/app:1");
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ImageDeleted, "docker.io/library/app:1", null));
+        store.Remove(layer);
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentDeleted, null, layer));
+        await WaitAsync(() => run.Router.Withdrawn.Contains("docker.io/library/app:1") && run.Router.Withdrawn.Contains(layer.ToString()));
+    }
+
+    [Fact]
+    public async Task GarbageCollectionWithoutEventsIsCaughtByReconcile()
+    {
+        var store = new MemoryContentStore();
+        var layer = store.Add(Encoding.UTF8.GetBytes("layer"), FromDockerHub);
+        await using var run = Run(store, ContentPolicy.AllowAll, TimeSpan.FromMilliseconds(100));
+        await WaitAsync(() => run.Router.Advertised.Contains(layer.ToString()));
+        store.Remove(layer); // no event, like containerd 1.6's GC
+        await WaitAsync(() => run.Router.Withdrawn.Contains(layer.ToString()));
+    }
+
+    [Fact]
+    public async Task MirroredRegistriesAndFiltersDecideWhatIsAdvertised()
+    {
+        var store = new MemoryContentStore();
+        var hub = store.Add(Encoding.UTF8.GetBytes("hub layer"), FromDockerHub);
+        var ghcr = store.Add(Encoding.UTF8.GetBytes("ghcr layer"), FromGhcr);
+        var unlabelled = store.Add(Encoding.UTF8.GetBytes("imported"));
+        store.AddImage("docker.io/library/app:latest", Encoding.UTF8.GetBytes("{\"config\":{}}"), MediaTypes.OciManifest, FromDockerHub);
+        store.AddImage("docker.io/library/app:2", Encoding.UTF8.GetBytes("{\"config\":{},\"x\":1}"), MediaTypes.OciManifest, FromDockerHub);
+        RegistryUrl.TryParse("https://docker.io", false, out var dockerHub, out _);
+        var policy = new ContentPolicy([dockerHub!], [new System.Text.RegularExpressions.Regex(":latest$")], resolveLatestTag: true);
+        await using var run = Run(store, policy);
+        await WaitAsync(() => run.Advertiser.Connected);
+        Assert.Contains(hub.ToString(), run.Router.Advertised);
+        Assert.Contains("docker.io/library/app:2", run.Router.Advertised);
+        Assert.DoesNotContain(ghcr.ToString(), run.Router.Advertised);
+        Assert.DoesNotContain(unlabelled.ToString(), run.Router.Advertised);
+        Assert.DoesNotContain("docker.io/library/app:latest", run.Router.Advertised);
+    }
+
+    [Fact]
+    public async Task AContainerdRestartMakesItNotReadyThenReAdvertises()
+    {
+        var store = new MemoryContentStore();
+        var layer = store.Add(Encoding.UTF8.GetBytes("layer"), FromDockerHub);
+        await using var run = Run(store, ContentPolicy.AllowAll);
+        await WaitAsync(() => run.Advertiser.Connected);
+        run.Source.Fail(new RpcException(new Status(StatusCode.Unavailable, "containerd restarted")));
+        await WaitAsync(() => !run.Advertiser.Connected || run.Source.Subscriptions > 1);
+        await WaitAsync(() => run.Advertiser.Connected && run.Source.Subscriptions > 1);
+        Assert.Contains(layer.ToString(), run.Router.Advertised);
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+
+    private static Running Run(MemoryContentStore store, ContentPolicy policy, TimeSpan? reconcile = null)
+    {
+        var router = new RecordingRouter();
+        var source = new FakeEventSource();
+        var advertiser = new Advertiser(store, source, router, policy, new AdvertiserOptions(null, reconcile ?? TimeSpan.FromMinutes(1), TimeProvider.System), NullLogger<Advertiser>.Instance);
+        var cancel = new CancellationTokenSource();
+        var task = Task.Run(() => advertiser.RunAsync(cancel.Token));
+        return new Running(advertiser, router, source, source.Channel, cancel, task);
+    }
+
+    private sealed record Running(Advertiser Advertiser, RecordingRouter Router, FakeEventSource Source, Channel<StoreEvent> Events, CancellationTokenSource Cancel, Task Task) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Cancel.CancelAsync();
+            await Task;
+        }
+    }
+
+    /// <summary>An event stream that can be fed and broken; every subscription reads the same channel.</summary>
+    private sealed class FakeEventSource : IStoreEventSource
+    {
+        private TaskCompletionSource<Exception> _failure = new();
+
+        public Channel<StoreEvent> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<StoreEvent>();
+
+        public int Subscriptions;
+
+        public void Fail(Exception error) => _failure.TrySetResult(error);
+
+        public async IAsyncEnumerable<StoreEvent> SubscribeAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Subscriptions);
+            var failure = _failure.Task;
+            while (true)
+            {
+                var read = Channel.Reader.WaitToReadAsync(cancellationToken).AsTask();
+                if (await Task.WhenAny(read, failure) == failure)
+                {
+                    _failure = new TaskCompletionSource<Exception>();
+                    throw await failure;
+                }
+
+                await read;
+                while (Channel.Reader.TryRead(out var item))
+                {
+                    yield return item;
+                }
+            }
+        }
+    }
+
+    private sealed class RecordingRouter : IRouter
+    {
+        private readonly List<string> _advertised = [];
+        private readonly List<string> _withdrawn = [];
+
+        public bool Ready => true;
+
+        public IReadOnlyList<string> Advertised
+        {
+            get
+            {
+                lock (_advertised)
+                {
+                    return _advertised.Except(Withdrawn).ToList();
+                }
+            }
+        }
+
+        public IReadOnlyList<string> Withdrawn
+        {
+            get
+            {
+                lock (_withdrawn)
+                {
+                    return [.. _withdrawn];
+                }
+            }
+        }
+
+        public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+        {
+            lock (_advertised)
+            {
+                _advertised.AddRange(keys);
+            }
+
+            lock (_withdrawn)
+            {
+                _withdrawn.RemoveAll(keys.Contains);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+        {
+            lock (_withdrawn)
+            {
+                _withdrawn.AddRange(keys);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.CompletedTask;
+            yield break;
+        }
+    }
+}
