@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using Spegel.Testbed;
 
-// The quick-start demo, on one machine: node-a pulls an image from the upstream registry; spegel serves node-a's
-// containerd content; the upstream is stopped; node-b pulls the same image through the mirror; the table shows
-// where every blob came from and how fast.
-Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo);
-string root = Directory.CreateTempSubdirectory("spegel-demo-").FullName;
+// The quick-start demo: a cluster of three nodes on this machine, each in its own network namespace with its own
+// containerd and spegel (TESTBED.md). node-1 pulls an image from the upstream registry; the upstream is cut off;
+// node-2 and node-3 pull the same image from their peers. The table shows where every blob came from and how fast.
+Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Ip, Tools.Nft, Tools.Tc);
+string root = Directory.CreateTempSubdirectory("sp-demo-").FullName;
 bool keep = args.Contains("--keep");
 var clock = Stopwatch.StartNew();
 void Step(string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds,5:0.0}s] {text}");
@@ -18,65 +18,66 @@ try
     var layout = new OciLayout(Path.Combine(root, "layout"));
     var image = TestImages.BuildImage(layout, "demo/app", "1", layers, seed: 42);
 
-    await using var upstream = await RegistryNode.StartAsync(Path.Combine(root, "upstream"));
-    await TestImages.PushAsync(layout, image, upstream.Address);
-    string reference = image.Reference(upstream.Address);
-    Step($"Upstream registry (Distribution) at {upstream.Address} holds {reference}");
+    Step("Starting a 3-node cluster: network namespaces 10.77.0.1-3 (guarded, TESTBED.md §0), containerd and spegel on each");
+    await using var cluster = await Cluster.StartAsync(root, 3);
+    await TestImages.PushAsync(layout, image, cluster.UpstreamAddress, cluster.Upstream.Netns);
+    string reference = cluster.Reference(image);
+    Step($"Upstream registry at {cluster.UpstreamAddress} holds {reference}; node peer IDs: {string.Join(", ", cluster.Nodes.Select(n => $"{n.Name}={n.PeerId[..12]}…"))}");
 
-    await using var nodeA = await ContainerdNode.StartAsync(Path.Combine(root, "a"));
-    nodeA.WriteDirectHosts(upstream.Address);
-    var pullA = Stopwatch.StartNew();
-    (await nodeA.PullAsync(reference)).EnsureSuccess("node-a pull");
-    Step($"node-a: containerd pulled it from upstream in {pullA.Elapsed.TotalSeconds:0.00} s");
+    var first = Stopwatch.StartNew();
+    (await cluster.Nodes[0].PullAsync(reference)).EnsureSuccess("node-1 pull");
+    Step($"node-1 pulled from upstream in {first.Elapsed.TotalSeconds:0.00} s (its spegel had nothing, so containerd fell back to upstream)");
 
-    await using var spegel = await SpegelProcess.StartAsync(
-        Path.Combine(root, "spegel-a.log"), $"127.0.0.1:{Network.FreePort()}",
-        ["--containerd-sock", nodeA.Socket, "--containerd-content-path", string.Empty, "--bootstrap-kind", "static", "--log-level", "DEBUG"]);
-    Step($"node-a: spegel registry serves node-a's containerd content at {spegel.RegistryAddress}");
+    await cluster.Upstream.StopAsync();
+    Step($"Upstream registry stopped: nothing can come from {cluster.UpstreamAddress} any more");
+    await Task.Delay(500); // let node-1 finish advertising what it just pulled
 
-    await upstream.StopAsync();
-    Step($"Upstream registry stopped: {upstream.Address} now refuses connections");
-
-    await using var nodeB = await ContainerdNode.StartAsync(Path.Combine(root, "b"));
-    (await SpegelProcess.RunAsync([
-        "configuration", "--containerd-registry-config-path", nodeB.HostsDir,
-        "--mirror-targets", $"http://{spegel.RegistryAddress}", "--mirrored-registries", $"http://{upstream.Address}",
-        "--basic-auth-dir", Path.Combine(root, "no-auth"),
-    ])).EnsureSuccess("spegel configuration");
-    Step($"node-b: spegel configuration wrote {Path.Combine(nodeB.HostsDir, upstream.Address, "hosts.toml")}:");
-    foreach (string line in File.ReadAllLines(Path.Combine(nodeB.HostsDir, upstream.Address, "hosts.toml")))
+    foreach (var node in cluster.Nodes.Skip(1))
     {
-        Console.WriteLine($"          | {line}");
+        var pull = Stopwatch.StartNew();
+        var result = await node.PullAsync(reference);
+        if (result.ExitCode != 0)
+        {
+            Console.Error.WriteLine(result.StandardError);
+            return 1;
+        }
+
+        Step($"{node.Name} pulled {reference} from peers in {pull.Elapsed.TotalSeconds:0.00} s (containerd verified every digest)");
     }
 
-    var pullB = Stopwatch.StartNew();
-    var result = await nodeB.PullAsync(reference, timeout: TimeSpan.FromMinutes(2));
-    if (result.ExitCode != 0)
-    {
-        Console.Error.WriteLine(result.StandardError);
-        return 1;
-    }
-
-    Step($"node-b: containerd pulled {reference} through the mirror in {pullB.Elapsed.TotalSeconds:0.00} s (containerd verified every digest)");
     Console.WriteLine();
-    Console.WriteLine("Where every request of node-b's pull was answered:");
-    Console.WriteLine($"  {"request",-13} {"reference",-20} {"size",10} {"answered by",-22} {"status",6} {"time",9} {"rate",12}");
-    foreach (var entry in RequestLogEntry.Parse(spegel.Daemon.ReadLog()).Where(e => e.Handler is "manifest" or "blob"))
+    Console.WriteLine("Where every request was answered (from each node's spegel log):");
+    Console.WriteLine($"  {"node",-5} {"asked by",-11} {"request",-13} {"reference",-22} {"size",10} {"answered from",-24} {"status",6} {"time",10} {"rate",11}");
+    foreach (var node in cluster.Nodes)
     {
-        string source = entry.Source == "local" ? "node-a (local store)" : entry.Source;
-        string rate = entry.Method == "GET" && entry.Bytes > 1024 * 1024 ? $"{entry.Bytes / (entry.LatencyMs / 1000) / 1024 / 1024:0} MiB/s" : string.Empty;
-        string what = $"{entry.Method} {entry.Handler}";
-        Console.WriteLine($"  {what,-13} {Short(entry.Reference),-20} {Size(Math.Max(entry.Bytes, 0)),10} {source,-22} {entry.Status,6} {entry.LatencyMs.ToString("0.0", CultureInfo.InvariantCulture) + " ms",9} {rate,12}");
+        foreach (var entry in RequestLogEntry.Parse(node.ReadSpegelLog()).Where(e => e.Handler is "manifest" or "blob"))
+        {
+            string askedBy = entry.Ip == node.Address || entry.Ip.Length == 0 ? "containerd" : $"peer {NodeName(cluster, entry.Ip)}";
+            string source = entry.Source switch
+            {
+                "local" => "its own containerd",
+                "miss" => "nobody: 404",
+                _ when entry.Source.StartsWith("peer ", StringComparison.Ordinal) => $"peer {NodeName(cluster, entry.Source[5..])}{entry.Source[(5 + entry.Source[5..].Split(' ')[0].Length)..]}",
+                _ => entry.Source,
+            };
+            string rate = entry.Method == "GET" && entry.Bytes > 1024 * 1024 ? $"{entry.Bytes / (entry.LatencyMs / 1000) / 1024 / 1024:0} MiB/s" : string.Empty;
+            Console.WriteLine($"  {node.Name,-5} {askedBy,-11} {entry.Method + " " + entry.Handler,-13} {Short(entry.Reference),-22} {Size(Math.Max(entry.Bytes, 0)),10} {source,-24} {entry.Status,6} {entry.LatencyMs.ToString("0.0", CultureInfo.InvariantCulture) + " ms",10} {rate,11}");
+        }
     }
 
-    var a = (await nodeA.ContentDigestsAsync()).Order().ToList();
-    var b = (await nodeB.ContentDigestsAsync()).Order().ToList();
+    var expected = (await cluster.Nodes[0].Containerd.ContentDigestsAsync()).Order().ToList();
+    bool same = true;
+    foreach (var node in cluster.Nodes.Skip(1))
+    {
+        same &= (await node.Containerd.ContentDigestsAsync()).Order().SequenceEqual(expected);
+    }
+
     Console.WriteLine();
-    Console.WriteLine(a.SequenceEqual(b)
-        ? $"node-b now holds the same {b.Count} blobs as node-a, with the upstream down the whole time."
-        : $"MISMATCH: node-a has {a.Count} blobs, node-b {b.Count}");
+    Console.WriteLine(same
+        ? $"Every node now holds the same {expected.Count} blobs; node-2 and node-3 got them from peers with the upstream down."
+        : "MISMATCH between the nodes' content");
     Console.WriteLine(keep ? $"Logs and state kept in {root}" : "Run with --keep to keep the logs and state.");
-    return a.SequenceEqual(b) ? 0 : 1;
+    return same ? 0 : 1;
 }
 finally
 {
@@ -91,6 +92,9 @@ finally
         }
     }
 }
+
+static string NodeName(Cluster cluster, string address) =>
+    cluster.Nodes.FirstOrDefault(n => address.StartsWith(n.Address, StringComparison.Ordinal) && address.Length >= n.Address.Length && (address.Length == n.Address.Length || address[n.Address.Length] == ' '))?.Name ?? address.Split(' ')[0];
 
 static string Short(string reference) => reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference[..19] + "…" : reference;
 

@@ -100,8 +100,33 @@ public sealed class ContainerdNode : IAsyncDisposable
         }
     }
 
-    public Task<CommandResult> Ctr(IEnumerable<string> arguments, TimeSpan? timeout = null) =>
-        ProcessRunner.RunAsync(Tools.Ctr, ["--address", Socket, "--namespace", Namespace, .. arguments], timeout ?? CtrTimeout);
+    /// <summary>The network namespace ctr runs in when it pulls (ctr pulls in the client); null: the root namespace.</summary>
+    public string? Netns { get; set; }
+
+    public Task<CommandResult> Ctr(IEnumerable<string> arguments, TimeSpan? timeout = null) => Netns is null
+        ? ProcessRunner.RunAsync(Tools.Ctr, ["--address", Socket, "--namespace", Namespace, .. arguments], timeout ?? CtrTimeout)
+        : ProcessRunner.RunAsync(Tools.Ip, ["netns", "exec", Netns, Tools.Ctr, "--address", Socket, "--namespace", Namespace, .. arguments], timeout ?? CtrTimeout);
+
+    /// <summary>Removes every image, then every blob (and leases a killed pull left), so the node holds nothing.</summary>
+    public async Task ClearAsync()
+    {
+        foreach (string lease in (await Ctr(["leases", "ls", "-q"]).ConfigureAwait(false)).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            await Ctr(["leases", "rm", lease]).ConfigureAwait(false);
+        }
+
+        var images = (await Ctr(["images", "ls", "-q"]).ConfigureAwait(false)).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (images.Length > 0)
+        {
+            await Ctr(["images", "rm", "--sync", .. images]).ConfigureAwait(false);
+        }
+
+        var content = await ContentDigestsAsync().ConfigureAwait(false);
+        if (content.Count > 0)
+        {
+            await Ctr(["content", "rm", .. content]).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
     /// <c>ctr images pull</c> as a client with a hosts folder. ctr pulls in the client process: it is the one that

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Spegel.Testbed;
 
-internal static partial class Native
+public static partial class Native
 {
     public const int SigTerm = 15;
     public const int SigStop = 19;

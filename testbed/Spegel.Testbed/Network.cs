@@ -39,9 +39,18 @@ public static class Network
         }
     }
 
-    /// <summary>GET that returns the status code, or 0 when the connection fails; never waits over 2 s.</summary>
-    public static async Task<int> StatusAsync(string url)
+    /// <summary>
+    /// GET that returns the status code, or 0 when the connection fails; never waits over 2 s. With a namespace the
+    /// request is made from inside it (curl), as every request to a test address must be.
+    /// </summary>
+    public static async Task<int> StatusAsync(string url, string? netns = null)
     {
+        if (netns is not null)
+        {
+            var result = await TestNetwork.ExecAsync(netns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url], TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            return int.TryParse(result.StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture, out int code) ? code : 0;
+        }
+
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         try
         {

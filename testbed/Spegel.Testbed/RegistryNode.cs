@@ -5,12 +5,16 @@ public sealed class RegistryNode : IAsyncDisposable
 {
     private Daemon? _daemon;
 
-    private RegistryNode(string folder, string host, int port)
+    private RegistryNode(string folder, string host, int port, string? netns)
     {
         Folder = folder;
         Host = host;
         Port = port;
+        Netns = netns;
     }
+
+    /// <summary>The network namespace it runs in (null: the root namespace, loopback only).</summary>
+    public string? Netns { get; }
 
     public string Folder { get; }
 
@@ -21,11 +25,11 @@ public sealed class RegistryNode : IAsyncDisposable
     /// <summary><c>host:port</c>, the registry part of image names and containerd's <c>ns</c>.</summary>
     public string Address => $"{Host}:{Port}";
 
-    public static async Task<RegistryNode> StartAsync(string folder, string host = "127.0.0.1", int port = 0)
+    public static async Task<RegistryNode> StartAsync(string folder, string host = "127.0.0.1", int port = 0, string? netns = null)
     {
         Tools.Require(Tools.Registry);
         Directory.CreateDirectory(folder);
-        var node = new RegistryNode(folder, host, port == 0 ? Network.FreePort() : port);
+        var node = new RegistryNode(folder, host, port == 0 ? Network.FreePort() : port, netns);
         await node.StartAsync().ConfigureAwait(false);
         return node;
     }
@@ -46,8 +50,10 @@ public sealed class RegistryNode : IAsyncDisposable
             http:
               addr: {Address}
             """).ConfigureAwait(false);
-        _daemon = Daemon.Start(Tools.Registry, ["serve", config], Path.Combine(Folder, "registry.log"));
-        await Network.WaitUntilAsync(async () => await Network.StatusAsync($"http://{Address}/v2/").ConfigureAwait(false) == 200, TimeSpan.FromSeconds(15), "registry", () => _daemon.ReadLog()).ConfigureAwait(false);
+        _daemon = Netns is null
+            ? Daemon.Start(Tools.Registry, ["serve", config], Path.Combine(Folder, "registry.log"))
+            : Daemon.Start(Tools.Ip, ["netns", "exec", Netns, Tools.Registry, "serve", config], Path.Combine(Folder, "registry.log"));
+        await Network.WaitUntilAsync(async () => await Network.StatusAsync($"http://{Address}/v2/", Netns).ConfigureAwait(false) == 200, TimeSpan.FromSeconds(15), "registry", () => _daemon.ReadLog()).ConfigureAwait(false);
     }
 
     /// <summary>Stops the registry: the upstream is gone.</summary>

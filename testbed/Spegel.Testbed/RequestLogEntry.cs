@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Spegel.Testbed;
 
 /// <summary>One request line of spegel's JSON log (event 1301): what was asked and where the answer came from.</summary>
-public sealed record RequestLogEntry(string Method, string Path, int Status, double LatencyMs, string Handler, string Source, long Bytes)
+public sealed record RequestLogEntry(string Method, string Path, int Status, double LatencyMs, string Handler, string Source, long Bytes, string Ip)
 {
     public static IReadOnlyList<RequestLogEntry> Parse(string log)
     {
@@ -26,7 +26,8 @@ public sealed record RequestLogEntry(string Method, string Path, int Status, dou
                     state.GetProperty("LatencyMs").GetDouble(),
                     state.GetProperty("Handler").GetString() ?? string.Empty,
                     state.GetProperty("Source").GetString() ?? string.Empty,
-                    state.TryGetProperty("Bytes", out var bytes) ? bytes.GetInt64() : -1));
+                    state.TryGetProperty("Bytes", out var bytes) ? bytes.GetInt64() : -1,
+                    state.TryGetProperty("Ip", out var ip) ? ip.GetString() ?? string.Empty : string.Empty));
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
             {

@@ -16,11 +16,13 @@ public sealed class SpegelProcess : IAsyncDisposable
 
     public Uri BaseAddress => new($"http://{RegistryAddress}");
 
+    public string? Netns { get; private init; }
+
     /// <summary>The <c>spegel.dll</c> next to the running assembly (test, demo and bench projects reference the product).</summary>
     public static string DefaultBinary => Path.Combine(AppContext.BaseDirectory, "spegel.dll");
 
     /// <summary>Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers.</summary>
-    public static async Task<SpegelProcess> StartAsync(string logPath, string registryAddress, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    public static async Task<SpegelProcess> StartAsync(string logPath, string registryAddress, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, string? netns = null, bool waitReady = false)
     {
         var args = arguments.ToList();
         if (!args.Contains("--router-addr"))
@@ -29,8 +31,12 @@ public sealed class SpegelProcess : IAsyncDisposable
             args.AddRange(["--router-addr", "127.0.0.1:0"]);
         }
 
-        var daemon = Daemon.Start("dotnet", [DefaultBinary, "registry", "--registry-addr", registryAddress, .. args], logPath, environment);
-        var process = new SpegelProcess(daemon, registryAddress);
+        IEnumerable<string> command = ["dotnet", DefaultBinary, "registry", "--registry-addr", registryAddress, .. args];
+        var daemon = netns is null
+            ? Daemon.Start(command.First(), command.Skip(1), logPath, environment)
+            : Daemon.Start(Tools.Ip, ["netns", "exec", netns, .. command], logPath, environment);
+        var process = new SpegelProcess(daemon, registryAddress) { Netns = netns };
+        string probe = waitReady ? "healthz" : "livez";
         await Network.WaitUntilAsync(
             async () =>
             {
@@ -39,7 +45,7 @@ public sealed class SpegelProcess : IAsyncDisposable
                     throw new InvalidOperationException($"spegel exited during start:\n{daemon.ReadLog()}");
                 }
 
-                return await Network.StatusAsync($"http://{registryAddress}/livez").ConfigureAwait(false) == 200;
+                return await Network.StatusAsync($"http://{registryAddress}/{probe}", netns).ConfigureAwait(false) == 200;
             },
             TimeSpan.FromSeconds(60),
             "spegel registry",

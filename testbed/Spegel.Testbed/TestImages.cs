@@ -79,7 +79,7 @@ public static class TestImages
     }
 
     /// <summary>Pushes an image of the layout with skopeo, keeping the manifest bytes (and so the digests).</summary>
-    public static async Task PushAsync(OciLayout layout, TestImage image, string registryAddress)
+    public static async Task PushAsync(OciLayout layout, TestImage image, string registryAddress, string? netns = null)
     {
         Tools.Require(Tools.Skopeo);
         var args = new List<string> { "copy", "--quiet", "--dest-tls-verify=false" };
@@ -99,6 +99,9 @@ public static class TestImages
 
         args.Add($"oci:{layout.Folder}:{image.LayoutTag}");
         args.Add($"docker://{image.Reference(registryAddress)}");
-        (await ProcessRunner.RunAsync(Tools.Skopeo, args, TimeSpan.FromMinutes(5)).ConfigureAwait(false)).EnsureSuccess($"skopeo copy {image.LayoutTag}");
+        var result = netns is null
+            ? await ProcessRunner.RunAsync(Tools.Skopeo, args, TimeSpan.FromMinutes(5)).ConfigureAwait(false)
+            : await TestNetwork.ExecAsync(netns, [Tools.Skopeo, .. args], TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+        result.EnsureSuccess($"skopeo copy {image.LayoutTag}");
     }
 }

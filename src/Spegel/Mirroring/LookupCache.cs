@@ -6,8 +6,11 @@ namespace Spegel.Mirroring;
 
 /// <summary>
 /// Shares lookups: requests for one key within the cache time reuse the same (possibly still running) lookup and
-/// see its peers as they arrive. Each reader waits at most the resolve timeout for the next peer. A lookup that found
-/// fewer peers than wanted is redone after half the cache time.
+/// see its peers as they arrive. After the first peer, a reader waits at most the resolve timeout for the next one.
+/// For the first peer it waits until the lookup ends, capped at <see cref="MirrorOptions.FirstPeerTimeout"/>: a miss
+/// is answered as soon as the DHT says nobody has the key (milliseconds in a healthy cluster), while a hit that
+/// needs a fresh connection (a restarted node) is not lost to a 20 ms timer. A lookup that found fewer peers than
+/// wanted is redone after half the cache time.
 /// </summary>
 internal sealed class LookupCache(IRouter router, MirrorOptions options)
 {
@@ -33,7 +36,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options)
                 yield break; // the lookup ended
             }
 
-            var timeout = Task.Delay(options.ResolveTimeout, options.Time, cancellationToken);
+            var timeout = Task.Delay(index == 0 ? options.FirstPeerTimeout : options.ResolveTimeout, options.Time, cancellationToken);
             if (await Task.WhenAny(waiter, timeout).ConfigureAwait(false) == timeout)
             {
                 cancellationToken.ThrowIfCancellationRequested();

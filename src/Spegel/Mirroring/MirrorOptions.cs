@@ -9,6 +9,9 @@ internal sealed record MirrorOptions
     /// <summary><c>--mirror-resolve-timeout</c>: the longest wait for the next peer from a lookup.</summary>
     public TimeSpan ResolveTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>The longest wait for the first peer while the lookup is still running (see <see cref="LookupCache"/>).</summary>
+    public TimeSpan FirstPeerTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary><c>--mirror-resolve-retries</c>: the most peers tried for one request.</summary>
     public int ResolveRetries { get; init; } = 3;
 

@@ -1,0 +1,98 @@
+using System.Globalization;
+
+namespace Spegel.Testbed;
+
+/// <summary>
+/// Hosts on one machine (TESTBED.md §5): a bridge with no address, and per host a network namespace joined to it by a
+/// veth pair, with <c>10.77.0.N/24</c>, loopback up and no default route. The guard is checked first.
+/// </summary>
+public sealed class TestNetwork : IAsyncDisposable
+{
+    public const string Prefix = "sp-";
+    private readonly List<string> _namespaces = [];
+
+    private TestNetwork()
+    {
+    }
+
+    public static async Task<TestNetwork> CreateAsync()
+    {
+        await NetworkGuard.EnsureAsync().ConfigureAwait(false);
+        await RemoveLeftoversAsync().ConfigureAwait(false);
+        var link = await Ip(["link", "show", NetworkGuard.Bridge], check: false).ConfigureAwait(false);
+        if (link.ExitCode != 0)
+        {
+            await Ip(["link", "add", NetworkGuard.Bridge, "type", "bridge"]).ConfigureAwait(false);
+        }
+
+        await Ip(["link", "set", NetworkGuard.Bridge, "up"]).ConfigureAwait(false);
+        return new TestNetwork();
+    }
+
+    public static string AddressOf(int octet) => $"10.77.0.{octet.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Adds a host; returns its namespace name.</summary>
+    public async Task<string> AddHostAsync(string name, int octet)
+    {
+        await NetworkGuard.VerifyAsync().ConfigureAwait(false);
+        string ns = Prefix + name;
+        string veth = HostVeth(name);
+        await Ip(["netns", "add", ns]).ConfigureAwait(false);
+        _namespaces.Add(ns);
+        await Ip(["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns]).ConfigureAwait(false);
+        await Ip(["link", "set", veth, "master", NetworkGuard.Bridge, "up"]).ConfigureAwait(false);
+        await Ip(["-n", ns, "addr", "add", $"{AddressOf(octet)}/24", "dev", "eth0"]).ConfigureAwait(false);
+        await Ip(["-n", ns, "link", "set", "eth0", "up"]).ConfigureAwait(false);
+        await Ip(["-n", ns, "link", "set", "lo", "up"]).ConfigureAwait(false);
+        return ns;
+    }
+
+    /// <summary>Runs a command inside a namespace (every client of a test address must).</summary>
+    public static Task<CommandResult> ExecAsync(string ns, IEnumerable<string> command, TimeSpan? timeout = null) =>
+        ProcessRunner.RunAsync(Tools.Ip, ["netns", "exec", ns, .. command], timeout ?? TimeSpan.FromMinutes(2));
+
+    /// <summary>Bytes the host has sent (its veth's receive counter on the bridge side).</summary>
+    public static long SentBytes(string name) =>
+        long.Parse(File.ReadAllText($"/sys/class/net/{HostVeth(name)}/statistics/rx_bytes").Trim(), CultureInfo.InvariantCulture);
+
+    /// <summary>Limits what a host sends (tbf on its eth0); null removes the limit.</summary>
+    public static async Task ShapeAsync(string ns, string? rate)
+    {
+        await ExecAsync(ns, [Tools.Tc, "qdisc", "del", "dev", "eth0", "root"]).ConfigureAwait(false);
+        if (rate is not null)
+        {
+            (await ExecAsync(ns, [Tools.Tc, "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", rate, "burst", "64kb", "latency", "50ms"]).ConfigureAwait(false)).EnsureSuccess($"shaping {ns}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (string ns in _namespaces)
+        {
+            await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
+            await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+        }
+    }
+
+    private static string HostVeth(string name) => ("tv-" + name)[..Math.Min(15, 3 + name.Length)];
+
+    private static async Task RemoveLeftoversAsync()
+    {
+        var list = await Ip(["netns", "list"], check: false).ConfigureAwait(false);
+        foreach (string line in list.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string ns = line.Split(' ')[0];
+            if (ns.StartsWith(Prefix, StringComparison.Ordinal))
+            {
+                await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
+                await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<CommandResult> Ip(IEnumerable<string> args, bool check = true)
+    {
+        var result = await ProcessRunner.RunAsync(Tools.Ip, args, TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+        return check ? result.EnsureSuccess($"ip {string.Join(' ', args)}") : result;
+    }
+}
