@@ -12,9 +12,12 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
 
     public int ThroughputMiB { get; init; } = 1024;
 
+    public string UpstreamRate { get; init; } = "100mbit";
+
     public static BenchOptions Parse(string[] args)
     {
         int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024;
+        string rate = "100mbit";
         string? output = null;
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -28,9 +31,10 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
                 case "--keys": keys = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--lookups": lookups = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--throughput-mib": throughput = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--upstream-rate": rate = args[++i]; break;
             }
         }
 
-        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput };
+        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate };
     }
 }

@@ -3,12 +3,14 @@ using Spegel.Bench;
 // Benchmarks. Each prints its baseline, measured in the same run, beside the figure and the ratio.
 //   registry   blob throughput vs nginx, image pull through the mirror vs from the registry, memory (issue 2)
 //   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
+//   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 return scenario switch
 {
     "registry" => await RegistryBenchmark.RunAsync(options),
     "dht" => await DhtBenchmark.RunAsync(options),
+    "mirror" => await MirrorBenchmark.RunAsync(options),
     _ => Usage(),
 };
 
