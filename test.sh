@@ -8,4 +8,5 @@ cd "$(dirname "$0")"
 (cd tests/interop-js && npm ci --no-audit --no-fund --loglevel=error)
 dotnet restore Spegel.slnx
 dotnet build Spegel.slnx --no-restore -c Release
-dotnet test Spegel.slnx --no-build -c Release --logger "console;verbosity=normal" "$@"
+# One test assembly at a time: the end-to-end and integration suites run real daemons and measure timeouts.
+dotnet test Spegel.slnx --no-build -c Release -maxcpucount:1 --logger "console;verbosity=normal" "$@"

@@ -122,9 +122,18 @@ public sealed class YamuxTests
         using var silent = await listener.AcceptTcpClientAsync(); // never answers pings
         await using var session = new YamuxSession(client.GetStream(), isClient: true, new YamuxOptions(), time);
         session.Start();
-        await Task.Delay(100);
-        time.Advance(TimeSpan.FromSeconds(31));
-        await Task.Delay(100);
+
+        // Advance until the keep-alive ping reaches the silent side (the session then waits for the answer), then
+        // past the keep-alive timeout.
+        byte[] ping = new byte[12];
+        var received = silent.GetStream().ReadExactlyAsync(ping).AsTask();
+        while (!received.IsCompleted)
+        {
+            time.Advance(TimeSpan.FromSeconds(31));
+            await Task.WhenAny(received, Task.Delay(50));
+        }
+
+        Assert.Equal(2, ping[1]); // a yamux Ping
         time.Advance(TimeSpan.FromSeconds(16));
         await TestHosts.WaitUntilAsync(() => session.IsClosed);
         Assert.IsType<TimeoutException>(session.CloseReason);
