@@ -3,7 +3,7 @@
 # when everything is present. Needs root (apt-get).
 set -euo pipefail
 
-packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl)
+packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

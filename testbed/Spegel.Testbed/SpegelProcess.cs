@@ -18,6 +18,41 @@ public sealed class SpegelProcess : IAsyncDisposable
 
     public string? Netns { get; private init; }
 
+    /// <summary><c>host:port</c> of its metrics and debug web UI server.</summary>
+    public string MetricsAddress { get; private init; } = string.Empty;
+
+    /// <summary>GETs <c>/metrics</c> (from inside its namespace when it has one).</summary>
+    public async Task<string> ScrapeAsync()
+    {
+        string url = $"http://{MetricsAddress}/metrics";
+        if (Netns is null)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            return await http.GetStringAsync(url).ConfigureAwait(false);
+        }
+
+        return (await TestNetwork.ExecAsync(Netns, ["curl", "-sS", "-f", url]).ConfigureAwait(false)).EnsureSuccess("scraping metrics").StandardOutput;
+    }
+
+    /// <summary>The value of one sample (<c>name{labels}</c>) in a Prometheus text exposition, or null.</summary>
+    public static double? Sample(string exposition, string name, params (string Label, string Value)[] labels)
+    {
+        foreach (string line in exposition.Split('\n'))
+        {
+            if (!line.StartsWith(name, StringComparison.Ordinal) || (line.Length > name.Length && line[name.Length] is not ('{' or ' ')))
+            {
+                continue;
+            }
+
+            if (labels.All(l => line.Contains($"{l.Label}=\"{l.Value}\"", StringComparison.Ordinal)))
+            {
+                return double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The <c>spegel.dll</c> next to the running assembly (test, demo and bench projects reference the product).</summary>
     public static string DefaultBinary => Path.Combine(AppContext.BaseDirectory, "spegel.dll");
 
@@ -31,11 +66,18 @@ public sealed class SpegelProcess : IAsyncDisposable
             args.AddRange(["--router-addr", "127.0.0.1:0"]);
         }
 
+        string? metricsAddress = null;
+        if (!args.Contains("--metrics-addr") && netns is null)
+        {
+            metricsAddress = $"127.0.0.1:{Network.FreePort()}";
+            args.AddRange(["--metrics-addr", metricsAddress]);
+        }
+
         IEnumerable<string> command = ["dotnet", DefaultBinary, "registry", "--registry-addr", registryAddress, .. args];
         var daemon = netns is null
             ? Daemon.Start(command.First(), command.Skip(1), logPath, environment)
             : Daemon.Start(Tools.Ip, ["netns", "exec", netns, .. command], logPath, environment);
-        var process = new SpegelProcess(daemon, registryAddress) { Netns = netns };
+        var process = new SpegelProcess(daemon, registryAddress) { Netns = netns, MetricsAddress = metricsAddress ?? $"{registryAddress.Split(':')[0]}:9090" };
         string probe = waitReady ? "healthz" : "livez";
         await Network.WaitUntilAsync(
             async () =>

@@ -34,6 +34,20 @@ public sealed class PeerMirroringTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.Equal(expected, await ContentOfImageAsync(fixture.N3, byTag));
         Assert.Equal(expected, (await fixture.N4.Containerd.ContentDigestsAsync()).Order().ToList());
         Assert.Contains(RequestLogEntry.Parse(fixture.N3.ReadSpegelLog()), e => e.Handler == "blob" && e.Source.StartsWith("peer ", StringComparison.Ordinal));
+
+        // The metrics of the nodes moved: n3 mirrored from peers, n1 or n2 served them.
+        string n3 = await fixture.N3.Spegel!.ScrapeAsync();
+        Assert.True(SpegelProcess.Sample(n3, "spegel_mirror_requests_total", ("registry", fixture.Cluster.UpstreamAddress), ("cache", "hit")) > 0, n3);
+        Assert.True(SpegelProcess.Sample(n3, "spegel_peer_bytes_fetched_total") > 8 * 1024 * 1024);
+        Assert.True(SpegelProcess.Sample(n3, "spegel_resolve_duration_seconds_count", ("router", "libp2p")) > 0);
+        Assert.True(SpegelProcess.Sample(n3, "spegel_mirror_last_success_timestamp_seconds") > 0);
+        double served = 0;
+        foreach (var node in new[] { fixture.N1, fixture.N2 })
+        {
+            served += SpegelProcess.Sample(await node.Spegel!.ScrapeAsync(), "spegel_peer_bytes_served_total") ?? 0;
+        }
+
+        Assert.True(served > 8 * 1024 * 1024, $"peers served {served} bytes");
     }
 
     [Fact]

@@ -44,6 +44,14 @@ public sealed class MirrorPullTests(SingleNodeFixture fixture)
         Assert.Contains("(blob local)", log, StringComparison.Ordinal);
         Assert.Contains("(manifest local)", log, StringComparison.Ordinal);
 
+        // ... and its metrics moved with the pull.
+        string metrics = await fixture.Spegel.ScrapeAsync();
+        Assert.True(SpegelProcess.Sample(metrics, "http_request_duration_seconds_count", ("handler", "blob"), ("method", "GET"), ("code", "200")) > 0, metrics);
+        Assert.True(SpegelProcess.Sample(metrics, "http_response_size_bytes_sum", ("handler", "blob"), ("method", "GET"), ("code", "200")) > 8 * 1024 * 1024);
+        Assert.True(SpegelProcess.Sample(metrics, "spegel_advertised_content_digests", ("registry", "127.0.0.1")) >= fixture.ContentOfA.Count - 1);
+        Assert.True(SpegelProcess.Sample(metrics, "spegel_advertised_image_tags", ("registry", fixture.Upstream.Address)) == fixture.Images.Count);
+        Assert.NotNull(SpegelProcess.Sample(metrics, "process_cpu_seconds_total"));
+
         // Cleanup restores B's configuration exactly (cleanup then serves /healthz until stopped).
         int port = Network.FreePort();
         await using (var cleanup = Daemon.Start("dotnet", [SpegelProcess.DefaultBinary, "cleanup", "--addr", $"127.0.0.1:{port}", "--containerd-registry-config-path", nodeB.HostsDir], Path.Combine(fixture.Root, "cleanup.log")))

@@ -23,7 +23,10 @@ internal sealed partial class Advertiser(
     ILogger<Advertiser> logger)
 {
     private readonly Channel<StoreEvent> _queue = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly HashSet<string> _advertised = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string[]> _advertised = new(StringComparer.Ordinal);
+    private HashSet<string> _imageTargets = new(StringComparer.Ordinal);
+    private Dictionary<string, int> _imagesPerRegistry = [];
+    private readonly HashSet<string> _gaugeRegistries = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private volatile bool _connected;
     private BlobFolderWatcher? _watcher;
@@ -40,7 +43,7 @@ internal sealed partial class Advertiser(
         {
             lock (_gate)
             {
-                return _advertised.ToList();
+                return _advertised.Keys.ToList();
             }
         }
     }
@@ -149,7 +152,7 @@ internal sealed partial class Advertiser(
             case StoreEventKind.ImageCreated or StoreEventKind.ImageUpdated:
                 if (storeEvent.ImageName is { } created && TagKey(created) is { } tag && await store.ResolveImageAsync(created, cancellationToken).ConfigureAwait(false) is not null)
                 {
-                    await AdvertiseAsync([tag], cancellationToken).ConfigureAwait(false);
+                    await AdvertiseAsync([(tag, [ImageName.TryParse(created)!.Registry])], cancellationToken).ConfigureAwait(false);
                 }
 
                 return true;
@@ -166,7 +169,7 @@ internal sealed partial class Advertiser(
                 var info = await StatWithRetryAsync(digest, cancellationToken).ConfigureAwait(false);
                 if (info is not null && policy.Allows(info))
                 {
-                    await AdvertiseAsync([digest.ToString()], cancellationToken).ConfigureAwait(false);
+                    await AdvertiseAsync([(digest.ToString(), Registries(info))], cancellationToken).ConfigureAwait(false);
                 }
 
                 return false;
@@ -187,12 +190,20 @@ internal sealed partial class Advertiser(
     /// <summary>Lists images and content, advertises what is missing and withdraws what is gone.</summary>
     internal async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var desired = new HashSet<string>(StringComparer.Ordinal);
+        var desired = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var targets = new HashSet<string>(StringComparer.Ordinal);
+        var imagesPerRegistry = new Dictionary<string, int>(StringComparer.Ordinal);
         await foreach (var image in store.ListImagesAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (ImageName.TryParse(image.Name) is { } name && policy.AllowsRegistry(name.Registry))
+            {
+                targets.Add(image.Target.ToString());
+                imagesPerRegistry[name.Registry] = imagesPerRegistry.GetValueOrDefault(name.Registry) + 1;
+            }
+
             if (TagKey(image.Name) is { } tag)
             {
-                desired.Add(tag);
+                desired[tag] = [ImageName.TryParse(image.Name)!.Registry];
             }
         }
 
@@ -200,19 +211,23 @@ internal sealed partial class Advertiser(
         {
             if (policy.Allows(content))
             {
-                desired.Add(content.Digest.ToString());
+                desired[content.Digest.ToString()] = Registries(content);
             }
         }
 
-        List<string> add, remove;
+        List<(string, string[])> add;
+        List<string> remove;
         lock (_gate)
         {
-            add = desired.Where(k => !_advertised.Contains(k)).ToList();
-            remove = _advertised.Where(k => !desired.Contains(k)).ToList();
+            _imageTargets = targets;
+            _imagesPerRegistry = imagesPerRegistry;
+            add = desired.Where(k => !_advertised.ContainsKey(k.Key)).Select(k => (k.Key, k.Value)).ToList();
+            remove = _advertised.Keys.Where(k => !desired.ContainsKey(k)).ToList();
         }
 
         await WithdrawAsync(remove, cancellationToken).ConfigureAwait(false);
         await AdvertiseAsync(add, cancellationToken).ConfigureAwait(false);
+        UpdateGauges();
         LastChange = options.Time.GetUtcNow();
     }
 
@@ -240,18 +255,73 @@ internal sealed partial class Advertiser(
         return null;
     }
 
-    private async Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+    /// <summary>The allowed registries a blob came from (by its distribution-source labels).</summary>
+    private string[] Registries(ContentInfo content)
+    {
+        var registries = content.Labels.Keys
+            .Where(k => k.StartsWith(ContentPolicy.SourceLabelPrefix, StringComparison.Ordinal))
+            .Select(k => k[ContentPolicy.SourceLabelPrefix.Length..])
+            .Where(policy.AllowsRegistry)
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+        return registries.Length > 0 ? registries : ["unknown"];
+    }
+
+    /// <summary>Publishes per-registry counts of what is advertised (Spegel's gauges).</summary>
+    private void UpdateGauges()
+    {
+        var tags = new Dictionary<string, int>(StringComparer.Ordinal);
+        var imageDigests = new Dictionary<string, int>(StringComparer.Ordinal);
+        var contentDigests = new Dictionary<string, int>(StringComparer.Ordinal);
+        Dictionary<string, int> images;
+        lock (_gate)
+        {
+            images = new Dictionary<string, int>(_imagesPerRegistry);
+            foreach (var (key, registries) in _advertised)
+            {
+                bool isDigest = key.StartsWith("sha256:", StringComparison.Ordinal) || key.StartsWith("sha512:", StringComparison.Ordinal);
+                foreach (string registry in registries)
+                {
+                    var counts = !isDigest ? tags : contentDigests;
+                    counts[registry] = counts.GetValueOrDefault(registry) + 1;
+                    if (isDigest && _imageTargets.Contains(key))
+                    {
+                        imageDigests[registry] = imageDigests.GetValueOrDefault(registry) + 1;
+                    }
+                }
+            }
+        }
+
+        lock (_gaugeRegistries)
+        {
+            // Registries seen before stay in the set, so their gauges drop to zero when their keys go.
+            _gaugeRegistries.UnionWith(tags.Keys.Concat(contentDigests.Keys).Concat(images.Keys));
+        }
+
+        foreach (string registry in _gaugeRegistries.ToList())
+        {
+            Telemetry.SpegelMetrics.AdvertisedImages.WithLabels(registry).Set(images.GetValueOrDefault(registry));
+            Telemetry.SpegelMetrics.AdvertisedImageTags.WithLabels(registry).Set(tags.GetValueOrDefault(registry));
+            Telemetry.SpegelMetrics.AdvertisedImageDigests.WithLabels(registry).Set(imageDigests.GetValueOrDefault(registry));
+            Telemetry.SpegelMetrics.AdvertisedContentDigests.WithLabels(registry).Set(contentDigests.GetValueOrDefault(registry));
+            Telemetry.SpegelMetrics.AdvertisedKeys.WithLabels(registry).Set(tags.GetValueOrDefault(registry) + contentDigests.GetValueOrDefault(registry));
+        }
+    }
+
+    private async Task AdvertiseAsync(IReadOnlyCollection<(string Key, string[] Registries)> keys, CancellationToken cancellationToken)
     {
         List<string> fresh;
         lock (_gate)
         {
-            fresh = keys.Where(_advertised.Add).ToList();
+            fresh = keys.Where(k => _advertised.TryAdd(k.Key, k.Registries)).Select(k => k.Key).ToList();
         }
 
         if (fresh.Count == 0)
         {
             return;
         }
+
+        UpdateGauges();
 
         LogAdvertising(logger, fresh.Count, fresh[0]);
 
@@ -269,11 +339,12 @@ internal sealed partial class Advertiser(
         List<string> gone;
         lock (_gate)
         {
-            gone = keys.Where(_advertised.Remove).ToList();
+            gone = keys.Where(k => _advertised.Remove(k)).ToList();
         }
 
         if (gone.Count > 0)
         {
+            UpdateGauges();
             LogWithdrawing(logger, gone.Count, gone[0]);
             await router.WithdrawAsync(gone, cancellationToken).ConfigureAwait(false);
         }

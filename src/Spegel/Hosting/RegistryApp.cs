@@ -77,6 +77,10 @@ internal static partial class RegistryApp
         var app = Build(settings, services);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
+        using var measureHttp = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
+        var measurer = new Telemetry.PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
+        var metrics = await Telemetry.MetricsServer.StartAsync(settings, new Telemetry.DebugSources(router, advertiser, stats, services.Readiness), measurer, cancellationToken).ConfigureAwait(false);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -91,6 +95,8 @@ internal static partial class RegistryApp
         using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        await metrics.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+        await metrics.DisposeAsync().ConfigureAwait(false);
         if (idServer is not null)
         {
             await idServer.StopAsync(stopTimeout.Token).ConfigureAwait(false);

@@ -125,10 +125,18 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options)
         public async Task RunAsync(IRouter router, string key, int count)
         {
             using var limit = new CancellationTokenSource(LookupLimit);
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            bool first = true;
             try
             {
                 await foreach (var peer in router.LookupAsync(key, count, limit.Token).ConfigureAwait(false))
                 {
+                    if (first)
+                    {
+                        first = false;
+                        Telemetry.SpegelMetrics.ResolveDuration.WithLabels("libp2p").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+                    }
+
                     Publish(() => _peers.Add(peer));
                 }
             }

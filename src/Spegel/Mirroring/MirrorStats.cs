@@ -1,6 +1,8 @@
+using Spegel.Telemetry;
+
 namespace Spegel.Mirroring;
 
-/// <summary>Counters of mirroring, for metrics and the debug page.</summary>
+/// <summary>Counters of mirroring, for the debug page; each also moves its Prometheus metric.</summary>
 internal sealed class MirrorStats
 {
     private long _bytesFromPeers;
@@ -27,21 +29,49 @@ internal sealed class MirrorStats
 
     public DateTimeOffset? LastSuccess { get; private set; }
 
-    public void AddBytes(long bytes) => Interlocked.Add(ref _bytesFromPeers, bytes);
+    public void AddBytes(long bytes)
+    {
+        Interlocked.Add(ref _bytesFromPeers, bytes);
+        SpegelMetrics.PeerBytesFetched.Inc(bytes);
+    }
 
-    public void PeerFailed() => Interlocked.Increment(ref _peerFailures);
+    public void PeerFailed()
+    {
+        Interlocked.Increment(ref _peerFailures);
+        SpegelMetrics.PeerFailures.Inc();
+    }
 
-    public void Resumed() => Interlocked.Increment(ref _resumes);
+    public void Resumed()
+    {
+        Interlocked.Increment(ref _resumes);
+        SpegelMetrics.MirrorResumes.Inc();
+    }
 
-    public void Hedged() => Interlocked.Increment(ref _hedges);
+    public void Hedged()
+    {
+        Interlocked.Increment(ref _hedges);
+        SpegelMetrics.MirrorHedges.Inc();
+    }
 
-    public void DigestMismatch() => Interlocked.Increment(ref _digestMismatches);
+    public void DigestMismatch()
+    {
+        Interlocked.Increment(ref _digestMismatches);
+        SpegelMetrics.MirrorDigestMismatches.Inc();
+    }
 
-    public void Success(DateTimeOffset when)
+    /// <summary>A request mirrored from a peer (Spegel counts it as cache "hit").</summary>
+    public void Success(DateTimeOffset when, string registry)
     {
         Interlocked.Increment(ref _served);
         LastSuccess = when;
+        SpegelMetrics.MirrorRequests.WithLabels(registry, "hit").Inc();
+        SpegelMetrics.MirrorLastSuccess.Set(when.ToUnixTimeMilliseconds() / 1000.0);
     }
 
-    public void Miss() => Interlocked.Increment(ref _notFound);
+    /// <summary>A request no peer could serve (cache "miss").</summary>
+    public void Miss(string registry)
+    {
+        Interlocked.Increment(ref _notFound);
+        SpegelMetrics.MirrorRequests.WithLabels(registry, "miss").Inc();
+    }
 }

@@ -40,11 +40,11 @@ internal sealed partial class PeerForwarder(LookupCache lookups, HttpClient http
             : await ServeBlobAsync(context, request).ConfigureAwait(false);
         if (served)
         {
-            stats.Success(options.Time.GetUtcNow());
+            stats.Success(options.Time.GetUtcNow(), request.Registry ?? string.Empty);
         }
         else
         {
-            stats.Miss();
+            stats.Miss(request.Registry ?? string.Empty);
         }
 
         return served;

@@ -17,7 +17,15 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
 
     public static ContentPolicy AllowAll { get; } = new([], [], true);
 
-    public bool AllowsRegistry(string registry) => _registries is null || _registries.Contains(registry) || (registry == "docker.io" && _registries.Contains("registry-1.docker.io"));
+    /// <summary>
+    /// Whether a registry is mirrored. containerd's distribution-source labels name a registry by host without its port
+    /// (<c>containerd.io/distribution.source.10.0.0.5</c> for <c>10.0.0.5:5000</c>), so a host matches a host:port too.
+    /// </summary>
+    public bool AllowsRegistry(string registry) =>
+        _registries is null
+        || _registries.Contains(registry)
+        || _registries.Any(r => r.StartsWith(registry + ":", StringComparison.OrdinalIgnoreCase))
+        || (registry == "docker.io" && _registries.Contains("registry-1.docker.io"));
 
     /// <summary>A reference <c>registry/repository[:tag]</c>.</summary>
     public bool Allows(string registry, string repository, string? tag)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Spegel.Telemetry;
 
 namespace Spegel.Registry;
 
@@ -14,13 +15,17 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
     public async Task InvokeAsync(HttpContext context)
     {
         long start = Stopwatch.GetTimestamp();
+        var inflight = SpegelMetrics.HttpRequestsInflight.WithLabels("registry");
+        inflight.Inc();
         try
         {
             await next(context).ConfigureAwait(false);
         }
         finally
         {
+            inflight.Dec();
             string handler = context.Items[RequestLogItems.Handler] as string ?? "unknown";
+            Observe(context, handler, Stopwatch.GetElapsedTime(start));
             if (handler is not ("healthz" or "livez"))
             {
                 var elapsed = Stopwatch.GetElapsedTime(start);
@@ -48,6 +53,24 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
                 }
             }
         }
+    }
+
+    private static void Observe(HttpContext context, string handler, TimeSpan elapsed)
+    {
+        string method = context.Request.Method;
+        string code = context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        long bytes = HttpMethods.IsHead(method) ? 0 : context.Response.ContentLength ?? 0;
+        SpegelMetrics.HttpRequestDuration.WithLabels(handler, method, code).Observe(elapsed.TotalSeconds);
+        SpegelMetrics.HttpResponseSize.WithLabels(handler, method, code).Observe(bytes);
+        if (context.Response.StatusCode is 200 or 206 && context.Items[RequestLogItems.Source] as string == "local"
+            && string.Equals(context.Request.Headers["X-Spegel-Mirrored"], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            SpegelMetrics.PeerBytesServed.Inc(bytes);
+        }
+
+        RecentRequests.Shared.Add(new RecentRequest(
+            DateTimeOffset.UtcNow, method, handler, context.Request.Path.Value ?? string.Empty, context.Response.StatusCode,
+            context.Items[RequestLogItems.Source] as string ?? string.Empty, bytes, elapsed, context.Connection.RemoteIpAddress?.ToString() ?? string.Empty));
     }
 
     [LoggerMessage(EventId = 1301, Message = "{Method} {Path} {Status} in {LatencyMs:0.###} ms from {Ip} ({Handler} {Source}) {Bytes} bytes {Error}")]
