@@ -18,6 +18,13 @@ internal static class SpegelCli
         root.Subcommands.Add(cleanup.Build());
         root.Subcommands.Add(cleanupWait.Build());
         root.Subcommands.Add(version.Build());
+        var docs = new Command("docs", "Print the configuration reference (Markdown).") { Hidden = true };
+        docs.SetAction(_ =>
+        {
+            Console.Write(ConfigurationReference.Render());
+            return 0;
+        });
+        root.Subcommands.Add(docs);
         flagsByCommand = new Dictionary<string, IEnumerable<Flag>>
         {
             ["registry"] = registry.Flags,
