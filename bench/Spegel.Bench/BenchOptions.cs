@@ -14,10 +14,13 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
 
     public string UpstreamRate { get; init; } = "100mbit";
 
+    public bool With1Gb { get; init; }
+
     public static BenchOptions Parse(string[] args)
     {
         int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024;
         string rate = "100mbit";
+        bool with1Gb = args.Contains("--with-1gb");
         string? output = null;
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -35,6 +38,6 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
             }
         }
 
-        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate };
+        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate, With1Gb = with1Gb };
     }
 }

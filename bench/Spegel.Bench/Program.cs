@@ -4,13 +4,19 @@ using Spegel.Bench;
 //   registry   blob throughput vs nginx, image pull through the mirror vs from the registry, memory (issue 2)
 //   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
+//   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
 string scenario = args.FirstOrDefault() ?? "registry";
-var options = BenchOptions.Parse(args.Skip(1).ToArray());
+var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
+if (scenario == "suite" && !args.Contains("--nodes"))
+{
+    options = options with { Nodes = 4 };
+}
 return scenario switch
 {
     "registry" => await RegistryBenchmark.RunAsync(options),
     "dht" => await DhtBenchmark.RunAsync(options),
     "mirror" => await MirrorBenchmark.RunAsync(options),
+    "suite" => await SuiteBenchmark.RunAsync(options),
     _ => Usage(),
 };
 

@@ -5,21 +5,25 @@ public sealed class NginxServer : IAsyncDisposable
 {
     private readonly Daemon _daemon;
 
-    private NginxServer(Daemon daemon, int port)
+    private NginxServer(Daemon daemon, string host, int port)
     {
         _daemon = daemon;
+        Host = host;
         Port = port;
     }
 
+    public string Host { get; }
+
     public int Port { get; }
 
-    public string Url => $"http://127.0.0.1:{Port}/blob";
+    public string Url => $"http://{Host}:{Port}/blob";
 
-    public static async Task<NginxServer> StartAsync(string folder, string file)
+    /// <summary>Starts nginx on <paramref name="host"/> (inside <paramref name="netns"/> when given).</summary>
+    public static async Task<NginxServer> StartAsync(string folder, string file, string host = "127.0.0.1", string? netns = null)
     {
         Tools.Require(Tools.Nginx);
         Directory.CreateDirectory(folder);
-        int port = Network.FreePort();
+        int port = netns is null ? Network.FreePort() : 8080;
         string config = Path.Combine(folder, "nginx.conf");
         await File.WriteAllTextAsync(config, $$"""
             daemon off;
@@ -39,14 +43,16 @@ public sealed class NginxServer : IAsyncDisposable
               uwsgi_temp_path {{folder}};
               scgi_temp_path {{folder}};
               server {
-                listen 127.0.0.1:{{port}};
+                listen {{host}}:{{port}};
                 location = /blob { alias {{file}}; default_type application/octet-stream; }
               }
             }
             """).ConfigureAwait(false);
-        var daemon = Daemon.Start(Tools.Nginx, ["-c", config, "-p", folder], Path.Combine(folder, "nginx.log"));
-        var server = new NginxServer(daemon, port);
-        await Network.WaitUntilAsync(async () => await Network.StatusAsync($"http://127.0.0.1:{port}/blob").ConfigureAwait(false) == 200, TimeSpan.FromSeconds(10), "nginx", daemon.ReadLog).ConfigureAwait(false);
+        var daemon = netns is null
+            ? Daemon.Start(Tools.Nginx, ["-c", config, "-p", folder], Path.Combine(folder, "nginx.log"))
+            : Daemon.Start(Tools.Ip, ["netns", "exec", netns, Tools.Nginx, "-c", config, "-p", folder], Path.Combine(folder, "nginx.log"));
+        var server = new NginxServer(daemon, host, port);
+        await Network.WaitUntilAsync(async () => await Network.StatusAsync($"http://{host}:{port}/blob", netns).ConfigureAwait(false) == 200, TimeSpan.FromSeconds(10), "nginx", daemon.ReadLog).ConfigureAwait(false);
         return server;
     }
 

@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Spegel.Testbed;
+
+namespace Spegel.Bench;
+
+/// <summary>
+/// Spegel's benchmark scenarios on the local multi-node harness (issue 6): "create" (every node pulls v1 at once) and
+/// "update" (a rolling update, 20 % of the nodes at a time, pulls v2), for images of 10 MB and 100 MB (1 GB with
+/// <c>--with-1gb</c>) in 1 and 4 layers; once with no mirror (baseline: containerd straight to the upstream) and once
+/// through spegel. Records every node's pull time, the bytes the upstream and the peers served, blob throughput from one
+/// node vs nginx serving the same file, lookup latency and each node's peak memory; writes a Markdown report and box
+/// plots to docs/benchmarks/.
+/// </summary>
+internal static class SuiteBenchmark
+{
+    public static async Task<int> RunAsync(BenchOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        void Progress(string text) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {text}");
+        string outDir = Path.GetFullPath(options.Out ?? Path.Combine("docs", "benchmarks"));
+        Directory.CreateDirectory(outDir);
+        string root = Directory.CreateTempSubdirectory("sp-suite-").FullName;
+        var specs = new List<(string Name, long Bytes, int Layers)> { ("10MB×1", 10_000_000, 1), ("10MB×4", 10_000_000, 4), ("100MB×1", 100_000_000, 1), ("100MB×4", 100_000_000, 4) };
+        if (options.With1Gb)
+        {
+            specs.AddRange([("1GB×1", 1_000_000_000, 1), ("1GB×4", 1_000_000_000, 4)]);
+        }
+
+        try
+        {
+            Progress($"building {specs.Count * 2} images (v1 and v2 of {string.Join(", ", specs.Select(s => s.Name))})");
+            var layout = new OciLayout(Path.Combine(root, "layout"));
+            var images = new Dictionary<(string Spec, int Version), TestImage>();
+            int seed = 10_000;
+            foreach (var spec in specs)
+            {
+                for (int version = 1; version <= 2; version++)
+                {
+                    long[] sizes = Enumerable.Repeat(spec.Bytes / spec.Layers, spec.Layers).ToArray();
+                    images[(spec.Name, version)] = TestImages.BuildImage(layout, $"bench/{spec.Name.Replace('×', 'x').ToLowerInvariant()}", $"v{version}", sizes, seed += 10);
+                }
+            }
+
+            Progress($"starting {options.Nodes} nodes and the upstream registry");
+            await using var cluster = await Cluster.StartAsync(root, options.Nodes);
+            foreach (var image in images.Values)
+            {
+                await TestImages.PushAsync(layout, image, cluster.UpstreamAddress, cluster.Upstream.Netns);
+            }
+
+            await TestNetwork.ShapeAsync(cluster.Upstream.Netns!, options.UpstreamRate);
+            var peaks = new Dictionary<string, long>();
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    foreach (var node in cluster.Nodes)
+                    {
+                        if (node.Spegel is { } spegel)
+                        {
+                            peaks[node.Name] = Math.Max(peaks.GetValueOrDefault(node.Name), Measure.ResidentBytes(spegel.Daemon.Pid));
+                        }
+                    }
+
+                    await Task.Delay(200);
+                }
+            });
+
+            var samples = new List<Sample>();
+            var traffic = new List<Traffic>();
+            foreach (string mode in new[] { "baseline", "spegel" })
+            {
+                foreach (var node in cluster.Nodes)
+                {
+                    if (mode == "baseline")
+                    {
+                        Directory.Delete(node.Containerd.HostsDir, recursive: true);
+                        node.Containerd.WriteDirectHosts(cluster.UpstreamAddress);
+                    }
+                    else
+                    {
+                        await cluster.ConfigureMirrorAsync(node);
+                    }
+                }
+
+                foreach (var spec in specs)
+                {
+                    await Task.WhenAll(cluster.Nodes.Select(n => n.Containerd.ClearAsync()));
+                    await Task.Delay(500); // withdrawals settle
+                    long upstreamBefore = TestNetwork.SentBytes("reg");
+                    double peersBefore = await PeerBytesAsync(cluster);
+
+                    Progress($"{mode}: create {spec.Name}: {cluster.Nodes.Count} nodes pull v1 at once");
+                    var create = await Task.WhenAll(cluster.Nodes.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 1)]))));
+                    samples.AddRange(create.Select(r => new Sample(mode, "create", spec.Name, r.Node, r.Seconds)));
+
+                    int batch = Math.Max(1, (int)Math.Round(cluster.Nodes.Count * 0.2));
+                    Progress($"{mode}: update {spec.Name}: v2 rolled out {batch} node(s) at a time");
+                    foreach (var group in cluster.Nodes.Chunk(batch))
+                    {
+                        var update = await Task.WhenAll(group.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 2)]))));
+                        samples.AddRange(update.Select(r => new Sample(mode, "update", spec.Name, r.Node, r.Seconds)));
+                    }
+
+                    traffic.Add(new Traffic(mode, spec.Name, TestNetwork.SentBytes("reg") - upstreamBefore, await PeerBytesAsync(cluster) - peersBefore));
+                }
+            }
+
+            Progress("blob throughput from one node vs nginx, lookup latency");
+            var extras = await ExtrasAsync(cluster, images[(specs.First(s => s.Bytes == 100_000_000 && s.Layers == 1).Name, 1)], root);
+            await sampling.CancelAsync();
+            await sampler;
+
+            string report = Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras, peaks, clock.Elapsed);
+            await File.WriteAllTextAsync(Path.Combine(outDir, "suite.md"), report);
+            foreach (string scenario in new[] { "create", "update" })
+            {
+                Charts.BoxPlot(Path.Combine(outDir, $"suite-{scenario}.png"), $"\"{scenario}\": pull time per node ({cluster.Nodes.Count} nodes, upstream {options.UpstreamRate})",
+                    specs.Select(s => s.Name).ToList(), samples.Where(s => s.Scenario == scenario).ToList());
+            }
+
+            Console.WriteLine(report);
+            Progress($"report and charts written to {outDir}");
+            return 0;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<(string Node, double Seconds)> TimedPullAsync(ClusterNode node, string reference)
+    {
+        var clock = Stopwatch.StartNew();
+        (await node.PullAsync(reference, TimeSpan.FromMinutes(20))).EnsureSuccess($"{node.Name} pulling {reference}");
+        return (node.Name, clock.Elapsed.TotalSeconds);
+    }
+
+    private static async Task<double> PeerBytesAsync(Cluster cluster)
+    {
+        double total = 0;
+        foreach (var node in cluster.Nodes)
+        {
+            total += SpegelProcess.Sample(await node.Spegel!.ScrapeAsync(), "spegel_peer_bytes_served_total") ?? 0;
+        }
+
+        return total;
+    }
+
+    private static async Task<Extras> ExtrasAsync(Cluster cluster, TestImage image, string root)
+    {
+        var (n1, n2) = (cluster.Nodes[0], cluster.Nodes[1]);
+        await Task.WhenAll(cluster.Nodes.Select(n => n.Containerd.ClearAsync()));
+        await TestNetwork.ShapeAsync(cluster.Upstream.Netns!, null);
+        (await n1.PullAsync(cluster.Reference(image))).EnsureSuccess("n1 pulling the throughput image");
+        string layer = (await n1.Containerd.ContentDigestsAsync()).MaxBy(d => new FileInfo(Path.Combine(n1.Containerd.ContentRoot, "blobs", "sha256", d[7..])).Length)!;
+        string file = Path.Combine(n1.Containerd.ContentRoot, "blobs", "sha256", layer[7..]);
+        await using var nginx = await NginxServer.StartAsync(Path.Combine(root, "nginx"), file, n1.Address, n1.Netns);
+        string spegelUrl = $"http://{n1.RegistryAddress}/v2/x/blobs/{layer}";
+        var nginxRuns = new List<double>();
+        var spegelRuns = new List<double>();
+        for (int i = 0; i < 3; i++)
+        {
+            nginxRuns.Add(await CurlRateAsync(n2.Netns, nginx.Url));
+            spegelRuns.Add(await CurlRateAsync(n2.Netns, spegelUrl, "X-Spegel-Mirrored: true"));
+        }
+
+        var local = new List<double>();
+        var remote = new List<double>();
+        foreach (string digest in await n1.Containerd.ContentDigestsAsync())
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                local.Add(await CurlTimeAsync(n1.Netns, $"http://{n1.RegistryAddress}/v2/x/blobs/{digest}"));
+                remote.Add(await CurlTimeAsync(n2.Netns, $"http://{n2.RegistryAddress}/v2/x/blobs/{digest}?i={i}"));
+            }
+        }
+
+        return new Extras(Measure.Median(nginxRuns), Measure.Median(spegelRuns), new FileInfo(file).Length, local, remote);
+    }
+
+    private static async Task<double> CurlRateAsync(string netns, string url, string? header = null)
+    {
+        IEnumerable<string> args = ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{speed_download}", .. header is null ? Array.Empty<string>() : ["-H", header], url];
+        var result = (await TestNetwork.ExecAsync(netns, args)).EnsureSuccess($"curl {url}");
+        return double.Parse(result.StandardOutput.Trim(), CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<double> CurlTimeAsync(string netns, string url)
+    {
+        var result = (await TestNetwork.ExecAsync(netns, ["curl", "-sS", "-I", "-o", "/dev/null", "-w", "%{time_total}", url])).EnsureSuccess($"curl -I {url}");
+        return double.Parse(result.StandardOutput.Trim(), CultureInfo.InvariantCulture) * 1000;
+    }
+
+    private static string Report(BenchOptions options, List<string> specs, List<Sample> samples, List<Traffic> traffic, Extras extras, Dictionary<string, long> peaks, TimeSpan elapsed)
+    {
+        var sb = new StringBuilder();
+        sb.Append("# Benchmark suite: Spegel's scenarios on a local cluster\n\n");
+        sb.Append($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {elapsed.TotalMinutes:0.0} min on {Environment.ProcessorCount} cores, {Environment.OSVersion}; ");
+        sb.Append($"{options.Nodes} nodes (network namespaces, containerd 1.6 each), upstream registry shaped to {options.UpstreamRate}.\n\n");
+        sb.Append($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}`\n\n");
+        sb.Append("\"create\": every node pulls v1 at once. \"update\": v2 rolled out to 20 % of the nodes at a time (at least one). Baseline: containerd pulls straight from the upstream (no mirror). Times are `ctr images pull` per node, unpack included.\n\n");
+        foreach (string scenario in new[] { "create", "update" })
+        {
+            sb.Append($"## \"{scenario}\"\n\n![{scenario}](suite-{scenario}.png)\n\n");
+            sb.Append("| image | baseline median | baseline max | spegel median | spegel max | median ratio |\n|---|---|---|---|---|---|\n");
+            foreach (string spec in specs)
+            {
+                var b = samples.Where(s => s.Scenario == scenario && s.Image == spec && s.Mode == "baseline").Select(s => s.Seconds).ToList();
+                var p = samples.Where(s => s.Scenario == scenario && s.Image == spec && s.Mode == "spegel").Select(s => s.Seconds).ToList();
+                sb.Append($"| {spec} | {Measure.Median(b):0.00} s | {b.Max():0.00} s | {Measure.Median(p):0.00} s | {p.Max():0.00} s | {Measure.Median(p) / Measure.Median(b):0.00}× |\n");
+            }
+
+            sb.Append('\n');
+        }
+
+        sb.Append("## Bytes served (create + update of each image)\n\n| image | mode | from the upstream | from peers |\n|---|---|---|---|\n");
+        foreach (var t in traffic)
+        {
+            sb.Append($"| {t.Image} | {t.Mode} | {Measure.MiB(t.Upstream)} | {Measure.MiB((long)t.Peers)} |\n");
+        }
+
+        sb.Append("\n## One node serving a blob to another (curl, median of 3)\n\n| nginx in the serving node's namespace (baseline) | spegel | ratio |\n|---|---|---|\n");
+        sb.Append($"| {Measure.MiBps(extras.NginxRate)} | {Measure.MiBps(extras.SpegelRate)} | {extras.SpegelRate / extras.NginxRate:0.00}× |\n\n");
+        sb.Append($"Blob of {Measure.MiB(extras.BlobBytes)}.\n\n");
+        sb.Append("## HEAD of a blob (curl)\n\n| | p50 | p99 |\n|---|---|---|\n");
+        sb.Append($"| local hit (baseline) | {Percentile(extras.Local, 50):0.0} ms | {Percentile(extras.Local, 99):0.0} ms |\n");
+        sb.Append($"| on another node: lookup + forward | {Percentile(extras.Remote, 50):0.0} ms | {Percentile(extras.Remote, 99):0.0} ms |\n\n");
+        sb.Append("## Peak resident memory of each node's spegel\n\n| node | peak RSS |\n|---|---|\n");
+        foreach (var (node, peak) in peaks.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            sb.Append($"| {node} | {Measure.MiB(peak)} |\n");
+        }
+
+        return sb.ToString();
+    }
+
+    private static double Percentile(List<double> values, int percentile)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+    }
+
+    internal sealed record Sample(string Mode, string Scenario, string Image, string Node, double Seconds);
+
+    private sealed record Traffic(string Mode, string Image, long Upstream, double Peers);
+
+    private sealed record Extras(double NginxRate, double SpegelRate, long BlobBytes, List<double> Local, List<double> Remote);
+}
