@@ -8,7 +8,7 @@ namespace Spegel.Libp2p.Muxing;
 /// for the remote's send window. <see cref="CloseWriteAsync"/> is a half-close (FIN); disposing closes our side and
 /// discards whatever the remote still sends.
 /// </summary>
-public sealed class YamuxStream : Stream
+public sealed class YamuxStream : Transport.AsyncDuplexStream
 {
     /// <summary>The most data one write hands to the session at once (several frames, one socket write).</summary>
     private const int MaxWriteBatch = 512 * 1024;
@@ -62,20 +62,6 @@ public sealed class YamuxStream : Stream
                 return _reset is null && !_remoteClosed;
             }
         }
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -192,18 +178,6 @@ public sealed class YamuxStream : Stream
     public override void Flush()
     {
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override async ValueTask DisposeAsync()
     {

@@ -9,7 +9,7 @@ namespace Spegel.Libp2p.Security;
 /// Buffers are rented only while bytes are in flight, so an idle connection holds almost no memory; reads pull
 /// whatever the socket has (several frames per syscall) and a large write goes out as one socket write.
 /// </summary>
-public sealed class NoiseStream : Stream
+public sealed class NoiseStream : Transport.AsyncDuplexStream
 {
     public const int MaxFrame = ushort.MaxValue;
     public const int MaxPlaintext = MaxFrame - NoiseCipher.TagSize;
@@ -33,20 +33,6 @@ public sealed class NoiseStream : Stream
         _inner = inner;
         _send = send;
         _receive = receive;
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -174,19 +160,7 @@ public sealed class NoiseStream : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override void Flush() => _inner.Flush();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private void ReturnReadBuffer()
     {

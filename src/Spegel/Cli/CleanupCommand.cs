@@ -22,11 +22,7 @@ internal sealed class CleanupCommand
 
     public Command Build()
     {
-        var command = new Command("cleanup", "Restore the original containerd mirror configuration, then serve /healthz (uninstall hook).");
-        foreach (var flag in Flags)
-        {
-            command.Options.Add(flag.Option);
-        }
+        var command = Flag.Command("cleanup", "Restore the original containerd mirror configuration, then serve /healthz (uninstall hook).", Flags);
 
         command.SetAction(RunAsync);
         return command;

@@ -21,11 +21,7 @@ internal sealed partial class CleanupWaitCommand
 
     public Command Build()
     {
-        var command = new Command("cleanup-wait", "Wait until the cleanup pods on every node report done (uninstall hook).");
-        foreach (var flag in Flags)
-        {
-            command.Options.Add(flag.Option);
-        }
+        var command = Flag.Command("cleanup-wait", "Wait until the cleanup pods on every node report done (uninstall hook).", Flags);
 
         command.SetAction(RunAsync);
         return command;

@@ -21,11 +21,7 @@ internal sealed class ConfigurationCommand
 
     public Command Build()
     {
-        var command = new Command("configuration", "Write containerd mirror configuration (hosts.toml) and exit (the init container).");
-        foreach (var flag in Flags)
-        {
-            command.Options.Add(flag.Option);
-        }
+        var command = Flag.Command("configuration", "Write containerd mirror configuration (hosts.toml) and exit (the init container).", Flags);
 
         command.SetAction(RunAsync);
         return command;

@@ -47,6 +47,18 @@ internal abstract class Flag
 
     public Option Option { get; }
 
+    /// <summary>A subcommand with these flags as its options.</summary>
+    public static Command Command(string name, string description, IEnumerable<Flag> flags)
+    {
+        var command = new Command(name, description);
+        foreach (var flag in flags)
+        {
+            command.Options.Add(flag.Option);
+        }
+
+        return command;
+    }
+
     /// <summary>The raw values and where they came from: the command line, the environment, or nowhere (null).</summary>
     protected (IReadOnlyList<string> Values, string Source)? Raw(ParseResult result)
     {

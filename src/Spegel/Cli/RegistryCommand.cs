@@ -46,11 +46,7 @@ internal sealed class RegistryCommand
 
     public Command Build()
     {
-        var command = new Command("registry", "Run the registry mirror daemon (the DaemonSet container).");
-        foreach (var flag in Flags)
-        {
-            command.Options.Add(flag.Option);
-        }
+        var command = Flag.Command("registry", "Run the registry mirror daemon (the DaemonSet container).", Flags);
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
