@@ -20,10 +20,11 @@ public sealed record CommandResult(int ExitCode, string StandardOutput, string S
 /// <summary>Runs commands with a timeout, always; a hung client must never hang a test run.</summary>
 public static class ProcessRunner
 {
-    public static async Task<CommandResult> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, IDictionary<string, string>? environment = null, CancellationToken cancellationToken = default)
+    public static async Task<CommandResult> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, IDictionary<string, string>? environment = null, CancellationToken cancellationToken = default, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(file)
         {
+            WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

@@ -56,8 +56,18 @@ public sealed class SpegelProcess : IAsyncDisposable
     /// <summary>The <c>spegel.dll</c> next to the running assembly (test, demo and bench projects reference the product).</summary>
     public static string DefaultBinary => Path.Combine(AppContext.BaseDirectory, "spegel.dll");
 
-    /// <summary>Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers.</summary>
-    public static async Task<SpegelProcess> StartAsync(string logPath, string registryAddress, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, string? netns = null, bool waitReady = false)
+    /// <summary>
+    /// Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers. <paramref name="launch"/>
+    /// turns the spegel command line into the one to start (default: as it is, with <c>dotnet spegel.dll</c>).
+    /// </summary>
+    public static async Task<SpegelProcess> StartAsync(
+        string logPath,
+        string registryAddress,
+        IEnumerable<string> arguments,
+        IDictionary<string, string>? environment = null,
+        string? netns = null,
+        bool waitReady = false,
+        Func<IEnumerable<string>, IEnumerable<string>>? launch = null)
     {
         var args = arguments.ToList();
         if (!args.Contains("--router-addr"))
@@ -73,9 +83,10 @@ public sealed class SpegelProcess : IAsyncDisposable
             args.AddRange(["--metrics-addr", metricsAddress]);
         }
 
-        IEnumerable<string> command = ["dotnet", DefaultBinary, "registry", "--registry-addr", registryAddress, .. args];
+        IEnumerable<string> spegelArguments = ["registry", "--registry-addr", registryAddress, .. args];
+        var command = (launch ?? (a => ["dotnet", DefaultBinary, .. a]))(spegelArguments).ToList();
         var daemon = netns is null
-            ? Daemon.Start(command.First(), command.Skip(1), logPath, environment)
+            ? Daemon.Start(command[0], command.Skip(1), logPath, environment)
             : Daemon.Start(Tools.Ip, ["netns", "exec", netns, .. command], logPath, environment);
         var process = new SpegelProcess(daemon, registryAddress) { Netns = netns, MetricsAddress = metricsAddress ?? $"{registryAddress.Split(':')[0]}:9090" };
         string probe = waitReady ? "healthz" : "livez";

@@ -12,6 +12,7 @@ public static class Tools
     public const string Nft = "/usr/sbin/nft";
     public const string Tc = "/usr/sbin/tc";
     public const string Chromium = "/usr/bin/chromium";
+    public const string Unshare = "/usr/bin/unshare";
 
     /// <summary>Throws a message that says how to install what is missing.</summary>
     public static void Require(params string[] tools)

@@ -25,7 +25,13 @@ public sealed class RouterIdentityTests(SingleNodeFixture fixture)
         await using var spegel = await SpegelProcess.StartAsync(
             Path.Combine(fixture.Root, $"spegel-{name}.log"), $"127.0.0.1:{Network.FreePort()}",
             ["--containerd-sock", fixture.NodeA.Socket, "--bootstrap-kind", "static", "--containerd-content-path", string.Empty, .. extra]);
-        foreach (string line in spegel.Daemon.ReadLog().Split('\n').Where(l => l.Contains("\"EventId\":1009", StringComparison.Ordinal)))
+        return PeerIdInLog(spegel.Daemon.ReadLog());
+    }
+
+    /// <summary>The peer ID that spegel's router logged at start.</summary>
+    internal static string PeerIdInLog(string log)
+    {
+        foreach (string line in log.Split('\n').Where(l => l.Contains("\"EventId\":1009", StringComparison.Ordinal)))
         {
             using var json = JsonDocument.Parse(line);
             return json.RootElement.GetProperty("State").GetProperty("PeerId").GetString()!;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Reflection;
 using System.Text.Json;
+using Spegel.Hosting;
 
 namespace Spegel.Cli;
 
@@ -28,7 +29,7 @@ internal sealed class VersionCommand
             }
 
             Console.WriteLine(format == "json"
-                ? JsonSerializer.Serialize(new Dictionary<string, string> { ["version"] = Version, ["runtime"] = Environment.Version.ToString() })
+                ? JsonSerializer.Serialize(new Dictionary<string, string> { ["version"] = Version, ["runtime"] = Environment.Version.ToString() }, SpegelJsonContext.Default.DictionaryStringString)
                 : Version);
             return 0;
         });

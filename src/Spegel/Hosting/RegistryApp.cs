@@ -148,7 +148,10 @@ internal static partial class RegistryApp
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && DateTime.UtcNow < deadline)
             {
-                LogWaitingForContainerd(log, client.SocketPath, ex.Status.Detail);
+                string reason = File.Exists(client.SocketPath)
+                    ? ex.Status.Detail
+                    : "the socket does not exist (is containerd running, and does --containerd-sock name its socket?)";
+                LogWaitingForContainerd(log, client.SocketPath, reason);
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
             }

@@ -19,7 +19,7 @@ internal static class ExistingHosts
         TomlTable model;
         try
         {
-            model = TomlSerializer.Deserialize<TomlTable>(toml) ?? new TomlTable();
+            model = TomlSerializer.Deserialize(toml, TomlModelContext.Default.TomlTable) ?? new TomlTable();
         }
         catch (Exception ex) when (ex is TomlException or FormatException or InvalidOperationException)
         {

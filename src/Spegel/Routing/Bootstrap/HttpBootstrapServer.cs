@@ -30,7 +30,7 @@ internal static class HttpBootstrapServer
         });
         var app = builder.Build();
         app.MapGet("/id", () => Results.Text(
-            JsonSerializer.Serialize(new[] { new BootstrapPeerInfo(host.Id.ToString(), host.Addresses.Select(a => a.ToString()).ToList()) }),
+            JsonSerializer.Serialize(new[] { new BootstrapPeerInfo(host.Id.ToString(), host.Addresses.Select(a => a.ToString()).ToList()) }, SpegelJsonContext.Default.BootstrapPeerInfoArray),
             "application/json"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;

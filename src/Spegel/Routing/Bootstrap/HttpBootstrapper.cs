@@ -3,6 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Spegel.Hosting;
 using Spegel.Libp2p.Primitives;
 
 namespace Spegel.Routing.Bootstrap;
@@ -111,8 +112,6 @@ internal sealed class HttpBootstrapper : IBootstrapper, IDisposable
 
 internal static class BootstrapJson
 {
-    private static readonly JsonSerializerOptions Options = new() { PropertyNameCaseInsensitive = false };
-
     /// <summary>Reads a JSON array of peers, at most 1 MiB; anything else is an error naming the problem.</summary>
     public static async Task<IReadOnlyList<BootstrapPeerInfo>> ReadFromJsonSafeAsync(this HttpContent content, CancellationToken cancellationToken)
     {
@@ -124,7 +123,7 @@ internal static class BootstrapJson
         byte[] body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return JsonSerializer.Deserialize<List<BootstrapPeerInfo>>(body, Options) ?? [];
+            return JsonSerializer.Deserialize(body, SpegelJsonContext.Default.ListBootstrapPeerInfo) ?? [];
         }
         catch (JsonException ex)
         {

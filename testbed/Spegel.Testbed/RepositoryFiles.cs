@@ -1,7 +1,7 @@
-namespace Spegel.Tests;
+namespace Spegel.Testbed;
 
-/// <summary>Files of the repository (chart, manifests, docs), found from the test binaries.</summary>
-internal static class RepositoryFiles
+/// <summary>Files of the repository (chart, manifests, docs, Dockerfile), found from the test binaries.</summary>
+public static class RepositoryFiles
 {
     public static string Root
     {
