@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Google.Protobuf;
 using Spegel.Libp2p.Crypto;
 using Spegel.Libp2p.Kademlia;
@@ -23,18 +22,13 @@ internal static class DhtBenchmark
 {
     public static async Task<int> RunAsync(BenchOptions options)
     {
-        var report = new StringBuilder();
-        void Line(string text)
-        {
-            Console.WriteLine(text);
-            report.AppendLine(text);
-        }
+        var report = new BenchReport();
 
         int nodes = options.Nodes;
-        Line($"# libp2p / DHT benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
-        Line(string.Empty);
-        Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- dht --nodes {nodes} --keys {options.Keys} --lookups {options.Lookups}`");
-        Line(string.Empty);
+        report.Line($"# libp2p / DHT benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
+        report.Line(string.Empty);
+        report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- dht --nodes {nodes} --keys {options.Keys} --lookups {options.Lookups}`");
+        report.Line(string.Empty);
 
         Progress($"starting {nodes} nodes");
         var network = new List<(Libp2pHost Host, Dht Dht)>();
@@ -82,14 +76,14 @@ internal static class DhtBenchmark
                 pings.Add((await PingService.PingAsync(network[finder].Host, network[owner].Host.Id, CancellationToken.None)).TotalMilliseconds);
             }
 
-            Line($"## Lookup latency, {nodes} nodes, {options.Lookups} lookups (time to the first provider)");
-            Line(string.Empty);
-            Line("| | p50 | p99 | misses |");
-            Line("|---|---|---|---|");
-            Line($"| ping round trip on an open connection (baseline) | {Percentile(pings, 50):0.00} ms | {Percentile(pings, 99):0.00} ms | |");
-            Line($"| GET_PROVIDERS lookup | {Percentile(lookups, 50):0.00} ms | {Percentile(lookups, 99):0.00} ms | {misses} |");
-            Line($"| lookup / ping (p50) | {Percentile(lookups, 50) / Percentile(pings, 50):0.0}× | | |");
-            Line(string.Empty);
+            report.Line($"## Lookup latency, {nodes} nodes, {options.Lookups} lookups (time to the first provider)");
+            report.Line(string.Empty);
+            report.Line("| | p50 | p99 | misses |");
+            report.Line("|---|---|---|---|");
+            report.Line($"| ping round trip on an open connection (baseline) | {Percentile(pings, 50):0.00} ms | {Percentile(pings, 99):0.00} ms | |");
+            report.Line($"| GET_PROVIDERS lookup | {Percentile(lookups, 50):0.00} ms | {Percentile(lookups, 99):0.00} ms | {misses} |");
+            report.Line($"| lookup / ping (p50) | {Percentile(lookups, 50) / Percentile(pings, 50):0.0}× | | |");
+            report.Line(string.Empty);
 
             Progress($"providing {options.Keys} keys from one node");
             var keys = Enumerable.Range(0, options.Keys).Select(i => Cid.ForKey($"sha256:{i:x64}").Hash).ToList();
@@ -115,16 +109,16 @@ internal static class DhtBenchmark
             }
 
             double oneStreamSeconds = messageClock.Elapsed.TotalSeconds;
-            Line($"## Providing {options.Keys} keys from one node of {nodes}");
-            Line(string.Empty);
-            Line("| | time | keys/s |");
-            Line("|---|---|---|");
-            Line($"| writing {options.Keys} ADD_PROVIDER messages to one peer on one stream (baseline) | {oneStreamSeconds:0.00} s | {options.Keys / oneStreamSeconds:0} |");
-            Line($"| ProvideAsync: lookups + ADD_PROVIDER to the k={provider.Dht.Options.K} closest of every key | {provideSeconds:0.00} s | {options.Keys / provideSeconds:0} |");
-            Line($"| ratio | {provideSeconds / oneStreamSeconds:0.0}× | |");
-            Line(string.Empty);
-            Line($"A sample key's record is held by {holders} of {nodes} nodes (k = {provider.Dht.Options.K}).");
-            Line(string.Empty);
+            report.Line($"## Providing {options.Keys} keys from one node of {nodes}");
+            report.Line(string.Empty);
+            report.Line("| | time | keys/s |");
+            report.Line("|---|---|---|");
+            report.Line($"| writing {options.Keys} ADD_PROVIDER messages to one peer on one stream (baseline) | {oneStreamSeconds:0.00} s | {options.Keys / oneStreamSeconds:0} |");
+            report.Line($"| ProvideAsync: lookups + ADD_PROVIDER to the k={provider.Dht.Options.K} closest of every key | {provideSeconds:0.00} s | {options.Keys / provideSeconds:0} |");
+            report.Line($"| ratio | {provideSeconds / oneStreamSeconds:0.0}× | |");
+            report.Line(string.Empty);
+            report.Line($"A sample key's record is held by {holders} of {nodes} nodes (k = {provider.Dht.Options.K}).");
+            report.Line(string.Empty);
         }
         finally
         {
@@ -137,29 +131,25 @@ internal static class DhtBenchmark
 
         Progress("memory per connection");
         var (perConnection, perTcp) = await MemoryPerConnectionAsync(100);
-        Line("## Memory per connection (managed heap, after full GC, 100 connections)");
-        Line(string.Empty);
-        Line("| bare TCP connection pair (baseline) | libp2p connection pair (Noise + yamux, identified) | ratio |");
-        Line("|---|---|---|");
-        Line($"| {perTcp / 1024:0.0} KiB | {perConnection / 1024:0.0} KiB | {perConnection / perTcp:0.0}× |");
-        Line(string.Empty);
+        report.Line("## Memory per connection (managed heap, after full GC, 100 connections)");
+        report.Line(string.Empty);
+        report.Line("| bare TCP connection pair (baseline) | libp2p connection pair (Noise + yamux, identified) | ratio |");
+        report.Line("|---|---|---|");
+        report.Line($"| {perTcp / 1024:0.0} KiB | {perConnection / 1024:0.0} KiB | {perConnection / perTcp:0.0}× |");
+        report.Line(string.Empty);
 
         Progress("throughput over loopback");
         long bytes = options.ThroughputMiB * 1024L * 1024L;
         double raw = await RawTcpThroughputAsync(bytes);
         double yamuxRaw = await YamuxOverTcpThroughputAsync(bytes);
         double full = await FullStackThroughputAsync(bytes);
-        Line($"## One stream over loopback, {options.ThroughputMiB} MiB");
-        Line(string.Empty);
-        Line("| raw TCP (baseline) | yamux over TCP | yamux over Noise (the real stack) | yamux / raw | stack / raw |");
-        Line("|---|---|---|---|---|");
-        Line($"| {raw / 1048576:0} MiB/s | {yamuxRaw / 1048576:0} MiB/s | {full / 1048576:0} MiB/s | {yamuxRaw / raw:0.00}× | {full / raw:0.00}× |");
+        report.Line($"## One stream over loopback, {options.ThroughputMiB} MiB");
+        report.Line(string.Empty);
+        report.Line("| raw TCP (baseline) | yamux over TCP | yamux over Noise (the real stack) | yamux / raw | stack / raw |");
+        report.Line("|---|---|---|---|---|");
+        report.Line($"| {raw / 1048576:0} MiB/s | {yamuxRaw / 1048576:0} MiB/s | {full / 1048576:0} MiB/s | {yamuxRaw / raw:0.00}× | {full / raw:0.00}× |");
 
-        if (options.Out is not null)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Out))!);
-            await File.WriteAllTextAsync(options.Out, report.ToString());
-        }
+        await report.SaveAsync(options.Out);
 
         return 0;
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Spegel.Testbed;
 
 namespace Spegel.Bench;
@@ -15,20 +14,15 @@ internal static class MirrorBenchmark
 {
     public static async Task<int> RunAsync(BenchOptions options)
     {
-        var report = new StringBuilder();
-        void Line(string text)
-        {
-            Console.WriteLine(text);
-            report.AppendLine(text);
-        }
+        var report = new BenchReport();
 
         string root = Directory.CreateTempSubdirectory("sp-bench-").FullName;
         try
         {
-            Line($"# Mirroring benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
-            Line(string.Empty);
-            Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- mirror --image-mib {options.ImageMiB} --upstream-rate {options.UpstreamRate}`");
-            Line(string.Empty);
+            report.Line($"# Mirroring benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
+            report.Line(string.Empty);
+            report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- mirror --image-mib {options.ImageMiB} --upstream-rate {options.UpstreamRate}`");
+            report.Line(string.Empty);
             Progress("building images and starting a 3-node cluster");
             var layout = new OciLayout(Path.Combine(root, "layout"));
             long quarter = options.ImageMiB * 1000L * 1000L / 4;
@@ -55,22 +49,22 @@ internal static class MirrorBenchmark
             clock.Restart();
             (await n3.PullAsync(cluster.Reference(image), TimeSpan.FromMinutes(10))).EnsureSuccess("n3 pull");
             double peers2 = clock.Elapsed.TotalSeconds;
-            Line($"## Pulling a {options.ImageMiB} MB, 4-layer image (upstream shaped to {options.UpstreamRate}; `ctr images pull`, unpack included)");
-            Line(string.Empty);
-            Line("| n1 from the upstream (baseline) | n2 from peers | n3 from peers | peers / upstream |");
-            Line("|---|---|---|---|");
-            Line($"| {upstream:0.00} s | {peers:0.00} s | {peers2:0.00} s | {peers / upstream:0.00}× |");
-            Line(string.Empty);
+            report.Line($"## Pulling a {options.ImageMiB} MB, 4-layer image (upstream shaped to {options.UpstreamRate}; `ctr images pull`, unpack included)");
+            report.Line(string.Empty);
+            report.Line("| n1 from the upstream (baseline) | n2 from peers | n3 from peers | peers / upstream |");
+            report.Line("|---|---|---|---|");
+            report.Line($"| {upstream:0.00} s | {peers:0.00} s | {peers2:0.00} s | {peers / upstream:0.00}× |");
+            report.Line(string.Empty);
 
             Progress("delay from a blob's commit on n1 to it being resolvable from n3");
             var (commit, resolvable, imageEvent) = await CommitToResolvableAsync(cluster, layout, second);
-            Line($"## From a blob committed on n1 to a peer being able to fetch it (first layer of a 48 MB image)");
-            Line(string.Empty);
-            Line("| | after the commit |");
-            Line("|---|---|");
-            Line($"| resolvable and served from n3 (blob-folder watch → advertise) | {(resolvable - commit).TotalMilliseconds:0} ms |");
-            Line($"| containerd 1.6's image event (end of the pull: what Spegel waits for before 2.1; baseline) | {(imageEvent - commit).TotalMilliseconds:0} ms |");
-            Line(string.Empty);
+            report.Line($"## From a blob committed on n1 to a peer being able to fetch it (first layer of a 48 MB image)");
+            report.Line(string.Empty);
+            report.Line("| | after the commit |");
+            report.Line("|---|---|");
+            report.Line($"| resolvable and served from n3 (blob-folder watch → advertise) | {(resolvable - commit).TotalMilliseconds:0} ms |");
+            report.Line($"| containerd 1.6's image event (end of the pull: what Spegel waits for before 2.1; baseline) | {(imageEvent - commit).TotalMilliseconds:0} ms |");
+            report.Line(string.Empty);
 
             Progress("lookup latency and misses");
             var digests = await n1.Containerd.ContentDigestsAsync();
@@ -91,19 +85,16 @@ internal static class MirrorBenchmark
                 miss.Add(await CurlMsAsync(n3.Netns, $"http://{n3.RegistryAddress}/v2/x/blobs/{nobody}", head: true));
             }
 
-            Line($"## HEAD of a blob through n3's spegel, measured by curl in n3's namespace ({digests.Count} blobs, 30 misses)");
-            Line(string.Empty);
-            Line("| | p50 | p99 |");
-            Line("|---|---|---|");
-            Line($"| local hit on the node that has it (baseline) | {Percentile(local, 50):0.0} ms | {Percentile(local, 99):0.0} ms |");
-            Line($"| lookup + forward to the peer that has it | {Percentile(remote, 50):0.0} ms | {Percentile(remote, 99):0.0} ms |");
-            Line($"| local 404 without a lookup (baseline) | {Percentile(localMiss, 50):0.0} ms | {Percentile(localMiss, 99):0.0} ms |");
-            Line($"| miss: lookup finds nobody → 404 | {Percentile(miss, 50):0.0} ms | {Percentile(miss, 99):0.0} ms |");
+            report.Line($"## HEAD of a blob through n3's spegel, measured by curl in n3's namespace ({digests.Count} blobs, 30 misses)");
+            report.Line(string.Empty);
+            report.Line("| | p50 | p99 |");
+            report.Line("|---|---|---|");
+            report.Line($"| local hit on the node that has it (baseline) | {Percentile(local, 50):0.0} ms | {Percentile(local, 99):0.0} ms |");
+            report.Line($"| lookup + forward to the peer that has it | {Percentile(remote, 50):0.0} ms | {Percentile(remote, 99):0.0} ms |");
+            report.Line($"| local 404 without a lookup (baseline) | {Percentile(localMiss, 50):0.0} ms | {Percentile(localMiss, 99):0.0} ms |");
+            report.Line($"| miss: lookup finds nobody → 404 | {Percentile(miss, 50):0.0} ms | {Percentile(miss, 99):0.0} ms |");
 
-            if (options.Out is not null)
-            {
-                await File.WriteAllTextAsync(options.Out, report.ToString());
-            }
+            await report.SaveAsync(options.Out);
 
             return 0;
         }

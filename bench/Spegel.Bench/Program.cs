@@ -5,6 +5,7 @@ using Spegel.Bench;
 //   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
+//   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
 if (scenario == "suite" && !args.Contains("--nodes"))
@@ -17,6 +18,7 @@ return scenario switch
     "dht" => await DhtBenchmark.RunAsync(options),
     "mirror" => await MirrorBenchmark.RunAsync(options),
     "suite" => await SuiteBenchmark.RunAsync(options),
+    "serve" => await ServeBenchmark.RunAsync(options),
     _ => Usage(),
 };
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Spegel.Testbed;
 
 namespace Spegel.Bench;
@@ -20,19 +19,14 @@ internal static class RegistryBenchmark
     {
         Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Nginx);
         string root = Directory.CreateTempSubdirectory("spegel-bench-").FullName;
-        var report = new StringBuilder();
-        void Line(string text)
-        {
-            Console.WriteLine(text);
-            report.AppendLine(text);
-        }
+        var report = new BenchReport();
 
         try
         {
-            Line($"# Registry benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {Environment.OSVersion})");
-            Line(string.Empty);
-            Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- registry --blob-mib {options.BlobMiB} --image-mib {options.ImageMiB} --runs {options.Runs}`");
-            Line(string.Empty);
+            report.Line($"# Registry benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {Environment.OSVersion})");
+            report.Line(string.Empty);
+            report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- registry --blob-mib {options.BlobMiB} --image-mib {options.ImageMiB} --runs {options.Runs}`");
+            report.Line(string.Empty);
 
             Progress($"building a {options.BlobMiB} MiB single-layer image and a {options.ImageMiB} MB four-layer image");
             var layout = new OciLayout(Path.Combine(root, "layout"));
@@ -81,13 +75,13 @@ internal static class RegistryBenchmark
                 }
             });
 
-            Line($"## Serving one {Measure.MiB(blobBytes)} blob over loopback (curl → server, median of {options.Runs})");
-            Line(string.Empty);
-            Line("| streams | nginx (sendfile, baseline) | spegel | spegel / nginx |");
-            Line("|---|---|---|---|");
-            Line($"| 1 | {Measure.MiBps(Measure.Median(nginxOne))} | {Measure.MiBps(Measure.Median(spegelOne))} | {Ratio(Measure.Median(spegelOne), Measure.Median(nginxOne))} |");
-            Line($"| 4 | {Measure.MiBps(Measure.Median(nginxFour))} | {Measure.MiBps(Measure.Median(spegelFour))} | {Ratio(Measure.Median(spegelFour), Measure.Median(nginxFour))} |");
-            Line(string.Empty);
+            report.Line($"## Serving one {Measure.MiB(blobBytes)} blob over loopback (curl → server, median of {options.Runs})");
+            report.Line(string.Empty);
+            report.Line("| streams | nginx (sendfile, baseline) | spegel | spegel / nginx |");
+            report.Line("|---|---|---|---|");
+            report.Line($"| 1 | {Measure.MiBps(Measure.Median(nginxOne))} | {Measure.MiBps(Measure.Median(spegelOne))} | {Ratio(Measure.Median(spegelOne), Measure.Median(nginxOne))} |");
+            report.Line($"| 4 | {Measure.MiBps(Measure.Median(nginxFour))} | {Measure.MiBps(Measure.Median(spegelFour))} | {Ratio(Measure.Median(spegelFour), Measure.Median(nginxFour))} |");
+            report.Line(string.Empty);
 
             Progress("image pulls: fresh containerd per run, from the registry vs through the mirror");
             var direct = new List<double>();
@@ -98,27 +92,22 @@ internal static class RegistryBenchmark
                 mirrored.Add(await TimedPullAsync(Path.Combine(root, $"m{run}"), image.Reference(upstream.Address), node => WriteMirrorHosts(node, upstream.Address, spegel.RegistryAddress)));
             }
 
-            Line($"## Pulling a {options.ImageMiB} MB, 4-layer image with a fresh containerd (`ctr images pull`, unpack included, median of {options.Runs})");
-            Line(string.Empty);
-            Line("| from the registry (baseline) | through spegel (upstream unused) | mirror / registry |");
-            Line("|---|---|---|");
-            Line($"| {Measure.Median(direct):0.00} s | {Measure.Median(mirrored):0.00} s | {Ratio(Measure.Median(mirrored), Measure.Median(direct))} |");
-            Line(string.Empty);
-            Line("Both pulls are bound by containerd's ingest and unpack on this 2-core machine (TESTBED.md §5: 80–115 MiB/s).");
-            Line(string.Empty);
+            report.Line($"## Pulling a {options.ImageMiB} MB, 4-layer image with a fresh containerd (`ctr images pull`, unpack included, median of {options.Runs})");
+            report.Line(string.Empty);
+            report.Line("| from the registry (baseline) | through spegel (upstream unused) | mirror / registry |");
+            report.Line("|---|---|---|");
+            report.Line($"| {Measure.Median(direct):0.00} s | {Measure.Median(mirrored):0.00} s | {Ratio(Measure.Median(mirrored), Measure.Median(direct))} |");
+            report.Line(string.Empty);
+            report.Line("Both pulls are bound by containerd's ingest and unpack on this 2-core machine (TESTBED.md §5: 80–115 MiB/s).");
+            report.Line(string.Empty);
 
-            Line("## spegel registry resident memory");
-            Line(string.Empty);
-            Line("| idle after start | peak while serving the runs above |");
-            Line("|---|---|");
-            Line($"| {Measure.MiB(idle)} | {Measure.MiB(peak)} |");
+            report.Line("## spegel registry resident memory");
+            report.Line(string.Empty);
+            report.Line("| idle after start | peak while serving the runs above |");
+            report.Line("|---|---|");
+            report.Line($"| {Measure.MiB(idle)} | {Measure.MiB(peak)} |");
 
-            if (options.Out is not null)
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Out))!);
-                await File.WriteAllTextAsync(options.Out, report.ToString());
-                Console.WriteLine($"\nReport written to {options.Out}");
-            }
+            await report.SaveAsync(options.Out);
 
             return 0;
         }

@@ -118,6 +118,7 @@ internal static partial class RegistryApp
             kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             kestrel.Limits.MaxRequestBodySize = 0;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
+            kestrel.Limits.MaxResponseBufferSize = 1024 * 1024;
             if (settings.RegistryAddr.TryGetEndPoint() is { } endPoint)
             {
                 kestrel.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1);

@@ -29,7 +29,7 @@ namespace Spegel.Mirroring;
 internal sealed partial class PeerForwarder(LookupCache lookups, HttpClient http, MirrorOptions options, MirrorStats stats, ILogger<PeerForwarder> logger)
 {
     public const string MirroredHeader = "X-Spegel-Mirrored";
-    private const int ChunkSize = 64 * 1024;
+    private const int ChunkSize = 256 * 1024;
 
     /// <summary>Serves the request from a peer; false when no peer could (the caller answers 404).</summary>
     public async Task<bool> TryServeAsync(HttpContext context, DistributionRequest request)
