@@ -35,13 +35,14 @@ internal sealed class RegistryCommand
     private readonly Flag<IReadOnlyList<string>> _staticPeers = new("--static-bootstrap-peers", "STATIC_BOOTSTRAP_PEERS", "Peers as full multiaddrs /ip4/…/tcp/5001/p2p/<id> (static bootstrap).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
     private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
+    private readonly Flag<bool> _coalescePulls = new("--coalesce-pulls", "COALESCE_PULLS", "When several nodes pull a blob nobody holds yet, one downloads it from the upstream and the others follow that download (needs a readable --containerd-content-path).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and refuse to run when mirroring cannot work.", true, "true", FlagShape.Switch, FlagParsers.Bool);
 
     public IEnumerable<Flag> Flags =>
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
         _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _connectTimeout, _minDataRate, _rateGrace, _hedgeDelay, _resolveLatestTag, _debugWeb,
-        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _preflight,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
     ];
 
     public Command Build()
@@ -114,6 +115,7 @@ internal sealed class RegistryCommand
             StaticBootstrapPeers = staticAddresses,
             BasicAuthDir = _basicAuthDir.Resolve(parseResult, errors),
             RouterAnnounceLoopback = _announceLoopback.Resolve(parseResult, errors),
+            CoalescePulls = _coalescePulls.Resolve(parseResult, errors),
             Preflight = _preflight.Resolve(parseResult, errors),
         };
         return errors.Count == 0 ? settings : null;

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Spegel.Advertising;
+using Spegel.Coalescing;
 using Spegel.Containerd;
 using Spegel.Mirroring;
 using Spegel.Oci;
@@ -70,8 +71,11 @@ internal static partial class RegistryApp
         using var peerHttp = PeerHttp.Create(settings.MirrorConnectTimeout);
         var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
         var stats = new MirrorStats();
-        var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>());
-        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats);
+        var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
+            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
+            : null;
+        var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>(), coalescer);
+        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats, coalescer);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var tracking = Task.Run(() => advertiser.RunAsync(stopping.Token), CancellationToken.None);
         var app = Build(settings, services);
@@ -132,7 +136,7 @@ internal static partial class RegistryApp
         var app = builder.Build();
         app.UseMiddleware<RequestLogging>();
         var handler = new RegistryHandler(
-            services.Store, services.Readiness, services.Auth, services.Policy, services.Forwarder, app.Services.GetRequiredService<ILogger<RegistryHandler>>());
+            services.Store, services.Readiness, services.Auth, services.Policy, services.Forwarder, services.Coalescer, app.Services.GetRequiredService<ILogger<RegistryHandler>>());
         app.Run(handler.HandleAsync);
         return app;
     }

@@ -12,4 +12,5 @@ internal sealed record RegistryServices(
     BasicAuth Auth,
     ContentPolicy Policy,
     PeerForwarder? Forwarder,
-    MirrorStats Stats);
+    MirrorStats Stats,
+    Coalescing.PullCoalescer? Coalescer = null);

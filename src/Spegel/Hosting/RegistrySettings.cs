@@ -68,6 +68,9 @@ internal sealed record RegistrySettings
 
     public required bool RouterAnnounceLoopback { get; init; }
 
+    /// <summary>Coalesce cold pulls of the same blob into one upstream download (ours; Spegel has no such flag).</summary>
+    public bool CoalescePulls { get; init; } = true;
+
     public required string BasicAuthDir { get; init; }
 
     public required bool Preflight { get; init; }

@@ -27,6 +27,9 @@ internal sealed record MirrorOptions
     /// <summary>The grace period of the minimum data rate (also the wait for a blob's response headers).</summary>
     public TimeSpan RateGracePeriod { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Following a download in progress on a peer: no byte for this long is a stall.</summary>
+    public TimeSpan InProgressStallLimit { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>A second peer is asked when the first has not answered within this.</summary>
     public TimeSpan HedgeDelay { get; init; } = TimeSpan.FromMilliseconds(300);
 

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Spegel.Coalescing;
 using Spegel.Oci;
 using Spegel.Registry;
 using Spegel.Routing;
@@ -26,9 +27,18 @@ namespace Spegel.Mirroring;
 /// complete — the response is aborted instead.</item>
 /// </list>
 /// </summary>
-internal sealed partial class PeerForwarder(LookupCache lookups, HttpClient http, MirrorOptions options, MirrorStats stats, ILogger<PeerForwarder> logger)
+internal sealed partial class PeerForwarder(
+    LookupCache lookups,
+    HttpClient http,
+    MirrorOptions options,
+    MirrorStats stats,
+    ILogger<PeerForwarder> logger,
+    PullCoalescer? coalescer = null)
 {
     public const string MirroredHeader = "X-Spegel-Mirrored";
+
+    /// <summary>On a peer's answer: the bytes come from a download still in progress there (see <see cref="PullCoalescer"/>).</summary>
+    public const string InProgressHeader = "X-Spegel-In-Progress";
     private const int ChunkSize = 256 * 1024;
 
     /// <summary>Serves the request from a peer; false when no peer could (the caller answers 404).</summary>
@@ -112,17 +122,37 @@ internal sealed partial class PeerForwarder(LookupCache lookups, HttpClient http
     private async Task<bool> ServeBlobAsync(HttpContext context, DistributionRequest request)
     {
         var cancellationToken = context.RequestAborted;
-        await using var peers = lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        string clientRange = context.Request.Headers.Range.ToString();
-        var answer = await FirstAnswerAsync(context, request, peers, clientRange, options.RateGracePeriod, options.ResolveRetries, cancellationToken).ConfigureAwait(false);
-        if (answer is null)
+        var peers = lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
         {
-            return false;
-        }
+            string clientRange = context.Request.Headers.Range.ToString();
+            var answer = await FirstAnswerAsync(context, request, peers, clientRange, options.RateGracePeriod, options.ResolveRetries, cancellationToken).ConfigureAwait(false);
+            if (answer is null && coalescer is not null && request.Digest is { } digest && clientRange.Length == 0)
+            {
+                // Nobody holds it: follow the node that is downloading it for the cluster, or lead (404 → upstream).
+                var leaders = await coalescer.FindLeadersAsync(digest, cancellationToken).ConfigureAwait(false);
+                if (leaders.Count > 0)
+                {
+                    await peers.DisposeAsync().ConfigureAwait(false);
+                    peers = leaders.ToAsyncEnumerable().GetAsyncEnumerator(cancellationToken);
+                    answer = await FirstAnswerAsync(context, request, peers, null, options.RateGracePeriod, options.ResolveRetries, cancellationToken).ConfigureAwait(false);
+                }
+            }
 
-        int budget = options.ResolveRetries - answer.Value.Attempts;
-        var current = answer.Value.Response;
-        var peer = answer.Value.Peer;
+            return answer is not null && await RelayBlobAsync(context, request, peers, answer.Value, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await peers.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> RelayBlobAsync(
+        HttpContext context, DistributionRequest request, IAsyncEnumerator<RoutedPeer> peers, (HttpResponseMessage Response, RoutedPeer Peer, int Attempts) answer, CancellationToken cancellationToken)
+    {
+        int budget = options.ResolveRetries - answer.Attempts;
+        var current = answer.Response;
+        var peer = answer.Peer;
         if (current.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
         {
             // The blob exists; the range is wrong: pass the peer's answer on.
@@ -164,8 +194,12 @@ internal sealed partial class PeerForwarder(LookupCache lookups, HttpClient http
             while (true)
             {
                 string? failure = null;
+                // A download in progress on the peer delivers at the upstream's pace: only a lack of any progress is a stall.
+                bool inProgress = current.Headers.Contains(InProgressHeader);
                 using (current)
-                using (var monitor = new TransferMonitor(options.MinDataRate, options.RateGracePeriod, options.Time, cancellationToken))
+                using (var monitor = inProgress
+                    ? new TransferMonitor(1, options.InProgressStallLimit, options.Time, cancellationToken)
+                    : new TransferMonitor(options.MinDataRate, options.RateGracePeriod, options.Time, cancellationToken))
                 {
                     try
                     {

@@ -27,6 +27,7 @@ internal sealed partial class RegistryHandler(
     BasicAuth auth,
     ContentPolicy policy,
     PeerForwarder? forwarder,
+    Coalescing.PullCoalescer? coalescer,
     ILogger<RegistryHandler> logger)
 {
     private const int MaxHeaderBytes = 16 * 1024;
@@ -178,15 +179,22 @@ internal sealed partial class RegistryHandler(
 
     private async Task ServeBlobAsync(HttpContext context, DistributionRequest distribution)
     {
-        var cancellationToken = context.RequestAborted;
         var digest = distribution.Digest!.Value;
-        await using var blob = await store.OpenAsync(digest, cancellationToken).ConfigureAwait(false);
+        await using var blob = await store.OpenAsync(digest, context.RequestAborted).ConfigureAwait(false);
         if (blob is null)
         {
             await NotFoundAsync(context, distribution).ConfigureAwait(false);
             return;
         }
 
+        await WriteBlobAsync(context, blob, "local").ConfigureAwait(false);
+    }
+
+    /// <summary>Answers with <paramref name="blob"/> (or the requested range of it), streamed.</summary>
+    private async Task WriteBlobAsync(HttpContext context, BlobReader blob, string source)
+    {
+        var cancellationToken = context.RequestAborted;
+        var digest = blob.Digest;
         var response = context.Response;
         response.Headers.AcceptRanges = "bytes";
         response.Headers["Docker-Content-Digest"] = digest.ToString();
@@ -211,7 +219,7 @@ internal sealed partial class RegistryHandler(
                 break;
         }
 
-        context.Items[RequestLogItems.Source] = "local";
+        context.Items[RequestLogItems.Source] = source;
         response.ContentType = MediaTypes.OctetStream;
         response.ContentLength = range.Length;
         if (HttpMethods.IsHead(context.Request.Method) || range.Length == 0)
@@ -232,10 +240,25 @@ internal sealed partial class RegistryHandler(
         }
     }
 
-    /// <summary>A local miss: mirrored from peers when allowed, else 404 at once.</summary>
+    /// <summary>
+    /// A local miss: mirrored from peers when allowed, else 404 at once. A peer asking for a blob this node is
+    /// downloading gets the bytes as they arrive (pull coalescing).
+    /// </summary>
     private async Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
     {
         bool fromPeer = string.Equals(context.Request.Headers[PeerForwarder.MirroredHeader], "true", StringComparison.OrdinalIgnoreCase);
+        if (fromPeer && coalescer is not null && distribution is { Kind: DistributionKind.Blob, Digest: { } digest })
+        {
+            await using var inProgress = await coalescer.OpenInProgressAsync(digest, context.RequestAborted).ConfigureAwait(false);
+            if (inProgress is not null)
+            {
+                context.Response.Headers[PeerForwarder.InProgressHeader] = "true";
+                Telemetry.SpegelMetrics.InProgressServed.Inc();
+                await WriteBlobAsync(context, inProgress, "in-progress").ConfigureAwait(false);
+                return;
+            }
+        }
+
         if (!fromPeer && forwarder is not null && policy.Allows(distribution) && await forwarder.TryServeAsync(context, distribution).ConfigureAwait(false))
         {
             return;

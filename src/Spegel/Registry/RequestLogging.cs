@@ -62,7 +62,7 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
         long bytes = HttpMethods.IsHead(method) ? 0 : context.Response.ContentLength ?? 0;
         SpegelMetrics.HttpRequestDuration.WithLabels(handler, method, code).Observe(elapsed.TotalSeconds);
         SpegelMetrics.HttpResponseSize.WithLabels(handler, method, code).Observe(bytes);
-        if (context.Response.StatusCode is 200 or 206 && context.Items[RequestLogItems.Source] as string == "local"
+        if (context.Response.StatusCode is 200 or 206 && context.Items[RequestLogItems.Source] as string is "local" or "in-progress"
             && string.Equals(context.Request.Headers["X-Spegel-Mirrored"], "true", StringComparison.OrdinalIgnoreCase))
         {
             SpegelMetrics.PeerBytesServed.Inc(bytes);

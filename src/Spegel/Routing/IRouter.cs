@@ -11,6 +11,9 @@ internal sealed record RoutedPeer(string Id, IReadOnlyList<IPAddress> Addresses)
 /// </summary>
 internal interface IRouter
 {
+    /// <summary>This node's peer ID (the same string <see cref="RoutedPeer.Id"/> has on other nodes).</summary>
+    string Id { get; }
+
     /// <summary>SPEC §6: at least one peer known, or we are alone by configuration.</summary>
     bool Ready { get; }
 

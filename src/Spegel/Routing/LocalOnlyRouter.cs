@@ -5,6 +5,8 @@ namespace Spegel.Routing;
 /// <summary>A router for a node that has no peers: always ready, finds nobody.</summary>
 internal sealed class LocalOnlyRouter : IRouter
 {
+    public string Id => "local";
+
     public bool Ready => true;
 
     public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;

@@ -39,6 +39,8 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
     public Dht Dht { get; }
 
     /// <summary>A peer in the routing table, or nobody but us to bootstrap from (a single-node cluster).</summary>
+    public string Id => Host.Id.ToString();
+
     public bool Ready => Dht.HasPeers || _alone;
 
     public async Task StartAsync(CancellationToken cancellationToken)

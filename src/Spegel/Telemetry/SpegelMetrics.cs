@@ -45,4 +45,8 @@ internal static class SpegelMetrics
     public static readonly Counter MirrorHedges = Metrics.CreateCounter("spegel_mirror_hedges_total", "Second peers asked because the first was slow to answer.");
 
     public static readonly Counter MirrorDigestMismatches = Metrics.CreateCounter("spegel_mirror_digest_mismatches_total", "Blobs from peers that did not match their digest (responses aborted).");
+
+    public static readonly Counter CoalescedPulls = Metrics.CreateCounter("spegel_coalesced_pulls_total", "Blobs nobody held yet: downloaded from the upstream for the cluster (leader) or followed from the node downloading them (follower).", "role");
+
+    public static readonly Counter InProgressServed = Metrics.CreateCounter("spegel_in_progress_served_total", "Peer requests served from a download still in progress on this node.");
 }

@@ -158,6 +158,8 @@ public sealed class AdvertiserTests
         private readonly List<string> _advertised = [];
         private readonly List<string> _withdrawn = [];
 
+        public string Id => "self";
+
         public bool Ready => true;
 
         public IReadOnlyList<string> Advertised

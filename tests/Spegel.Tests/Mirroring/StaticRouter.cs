@@ -11,6 +11,8 @@ internal sealed class StaticRouter(params IPAddress[] peers) : IRouter
 
     public TimeSpan Delay { get; set; }
 
+    public string Id => "self";
+
     public bool Ready => true;
 
     public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;

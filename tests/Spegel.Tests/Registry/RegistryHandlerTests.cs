@@ -329,6 +329,8 @@ public sealed class RegistryHandlerTests : IAsyncLifetime
 
     private sealed class NeverReadyRouter : IRouter
     {
+        public string Id => "self";
+
         public bool Ready => false;
 
         public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => Task.CompletedTask;

@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Spegel.Containerd;
+using Spegel.Oci;
+using Spegel.Routing;
+using Spegel.Store;
+using Spegel.Telemetry;
+
+namespace Spegel.Coalescing;
+
+/// <summary>
+/// Turns a cold "thundering herd" (many nodes pulling the same new layer at once, none holding it yet) into one
+/// download from the upstream that the other nodes follow as it arrives, instead of every node downloading it.
+/// <list type="number">
+/// <item>A blob no peer holds (the ordinary lookup found nobody) is looked up under its claim key. Nodes that claimed
+/// it are downloading it or about to: follow them, lowest peer ID first.</item>
+/// <item>Nobody claimed it: claim it (advertise the claim key), wait <see cref="CoalescingOptions.Settle"/> for
+/// rival claims of the same moment to become visible, and look again. A rival with a lower peer ID wins: follow it
+/// and withdraw our claim. Otherwise we lead: the miss goes back to our containerd, which downloads the blob from the
+/// upstream with its own credentials, as without spegel.</item>
+/// <item>A peer asking the leader for the blob is served from containerd's download in progress (its ingest file),
+/// waiting up to <see cref="CoalescingOptions.StartTimeout"/> for it to start. The follower relays those bytes through
+/// the ordinary mirror path, which hashes the whole blob and never completes a response whose digest does not match.</item>
+/// </list>
+/// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
+/// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
+/// </summary>
+internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests ingests, CoalescingOptions options, ILogger<PullCoalescer> logger)
+{
+    private const int MaxClaims = 4096;
+    private readonly ConcurrentDictionary<Digest, long> _pulls = new();
+
+    /// <summary>The DHT key under which nodes claim the download of <paramref name="digest"/>.</summary>
+    public static string ClaimKey(Digest digest) => $"spegel-pull/{digest}";
+
+    /// <summary>
+    /// For a blob no peer holds: the peers to follow (lowest ID first), or an empty list when this node leads and its
+    /// containerd should download the blob from the upstream.
+    /// </summary>
+    public async Task<IReadOnlyList<RoutedPeer>> FindLeadersAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        Prune();
+        string key = ClaimKey(digest);
+        var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
+        if (claimants.Count > 0)
+        {
+            Track(digest);
+            SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
+            LogFollowing(logger, digest.ToString(), claimants[0].Id);
+            return claimants;
+        }
+
+        Track(digest);
+        await router.AdvertiseAsync([key], cancellationToken).ConfigureAwait(false);
+        await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
+        var winners = (await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false))
+            .Where(p => string.CompareOrdinal(p.Id, router.Id) < 0)
+            .ToList();
+        if (winners.Count > 0)
+        {
+            // Still "pulling" locally (our containerd will ingest it by following), but no longer attracting followers.
+            await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
+            SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
+            LogFollowing(logger, digest.ToString(), winners[0].Id);
+            return winners;
+        }
+
+        SpegelMetrics.CoalescedPulls.WithLabels("leader").Inc();
+        LogLeading(logger, digest.ToString());
+        return [];
+    }
+
+    /// <summary>
+    /// For a peer's request: containerd's download of <paramref name="digest"/> in progress, waiting for it to start
+    /// when this node is pulling the blob; null when there is none.
+    /// </summary>
+    public async Task<BlobReader?> OpenInProgressAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        var ingest = ingests.Find(digest);
+        if (ingest is null && IsPulling(digest))
+        {
+            ingest = await ingests.WaitAsync(digest, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        return ingest is null
+            ? null
+            : IngestBlobReader.TryOpen(digest, ingest, ingests.CommittedPath(digest), options.StallLimit, options.Time);
+    }
+
+    private bool IsPulling(Digest digest) =>
+        _pulls.TryGetValue(digest, out long since) && options.Time.GetElapsedTime(since) < options.ClaimLifetime;
+
+    private void Track(Digest digest) => _pulls[digest] = options.Time.GetTimestamp();
+
+    /// <summary>Forgets pulls older than the claim lifetime and withdraws their claims.</summary>
+    private void Prune()
+    {
+        var expired = _pulls.Where(p => options.Time.GetElapsedTime(p.Value) >= options.ClaimLifetime || _pulls.Count > MaxClaims).Select(p => p.Key).ToList();
+        foreach (var digest in expired)
+        {
+            _pulls.TryRemove(digest, out _);
+        }
+
+        if (expired.Count > 0)
+        {
+            _ = router.WithdrawAsync(expired.Select(ClaimKey).ToList(), CancellationToken.None);
+        }
+    }
+
+    /// <summary>The peers that claimed <paramref name="key"/>, lowest ID first, found within the lookup limit.</summary>
+    private async Task<IReadOnlyList<RoutedPeer>> ClaimantsAsync(string key, CancellationToken cancellationToken)
+    {
+        var found = new List<RoutedPeer>();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(options.LookupLimit);
+        try
+        {
+            await foreach (var peer in router.LookupAsync(key, 0, limit.Token).ConfigureAwait(false))
+            {
+                if (peer.Id != router.Id)
+                {
+                    found.Add(peer);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        return found.OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest}: leading its download (containerd goes upstream)")]
+    private static partial void LogLeading(ILogger logger, string digest);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
+    private static partial void LogFollowing(ILogger logger, string digest, string peerId);
+}

@@ -1,0 +1,68 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Runtime.CompilerServices;
+using Spegel.Routing;
+
+namespace Spegel.Tests.Coalescing;
+
+/// <summary>In-memory routers over one shared provider table: what one node advertises, the others find.</summary>
+internal sealed class SharedDht
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, IPAddress>> _providers = new(StringComparer.Ordinal);
+
+    /// <summary>How long an advertisement takes to become visible to others.</summary>
+    public TimeSpan PropagationDelay { get; set; }
+
+    public IRouter Node(string id, IPAddress address) => new Router(this, id, address);
+
+    public IReadOnlyCollection<string> Providers(string key) =>
+        _providers.TryGetValue(key, out var set) ? set.Keys.ToList() : [];
+
+    private sealed class Router(SharedDht dht, string id, IPAddress address) : IRouter
+    {
+        public string Id => id;
+
+        public bool Ready => true;
+
+        public async Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+        {
+            if (dht.PropagationDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(dht.PropagationDelay, cancellationToken);
+            }
+
+            foreach (string key in keys)
+            {
+                dht._providers.GetOrAdd(key, _ => new(StringComparer.Ordinal))[id] = address;
+            }
+        }
+
+        public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+        {
+            foreach (string key in keys)
+            {
+                if (dht._providers.TryGetValue(key, out var set))
+                {
+                    set.TryRemove(id, out _);
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            if (dht._providers.TryGetValue(key, out var set))
+            {
+                foreach (var (peerId, ip) in set.ToArray())
+                {
+                    if (peerId != id)
+                    {
+                        yield return new RoutedPeer(peerId, [ip]);
+                    }
+                }
+            }
+        }
+    }
+}
