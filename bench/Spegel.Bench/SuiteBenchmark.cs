@@ -19,7 +19,11 @@ internal static class SuiteBenchmark
     {
         var clock = Stopwatch.StartNew();
         void Progress(string text) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {text}");
-        string outDir = Path.GetFullPath(options.Out ?? Path.Combine("docs", "benchmarks"));
+        // --out names the report (charts go next to it) or a folder for suite.md and the charts.
+        string outPath = Path.GetFullPath(options.Out ?? Path.Combine("docs", "benchmarks"));
+        bool named = outPath.EndsWith(".md", StringComparison.Ordinal);
+        string outDir = named ? Path.GetDirectoryName(outPath)! : outPath;
+        string reportPath = named ? outPath : Path.Combine(outDir, "suite.md");
         Directory.CreateDirectory(outDir);
         string root = Directory.CreateTempSubdirectory("sp-suite-").FullName;
         var specs = new List<(string Name, long Bytes, int Layers)> { ("10MB×1", 10_000_000, 1), ("10MB×4", 10_000_000, 4), ("100MB×1", 100_000_000, 1), ("100MB×4", 100_000_000, 4) };
@@ -115,7 +119,7 @@ internal static class SuiteBenchmark
             await sampler;
 
             string report = Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras, peaks, clock.Elapsed);
-            await File.WriteAllTextAsync(Path.Combine(outDir, "suite.md"), report);
+            await File.WriteAllTextAsync(reportPath, report);
             foreach (string scenario in new[] { "create", "update" })
             {
                 Charts.BoxPlot(Path.Combine(outDir, $"suite-{scenario}.png"), $"\"{scenario}\": pull time per node ({cluster.Nodes.Count} nodes, upstream {options.UpstreamRate})",

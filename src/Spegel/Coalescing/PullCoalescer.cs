@@ -71,13 +71,15 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
     }
 
     /// <summary>
-    /// For a peer's request: containerd's download of <paramref name="digest"/> in progress, waiting for it to start
-    /// when this node is pulling the blob; null when there is none.
+    /// For a peer's request: containerd's download of <paramref name="digest"/> in progress; null when there is none.
+    /// A peer following our claim (<paramref name="following"/>) waits for the download to start when this node is
+    /// pulling the blob. Other requests (a stale provider record, a Spegel node) never wait: two nodes that each
+    /// found the other in an old record would otherwise wait on each other.
     /// </summary>
-    public async Task<BlobReader?> OpenInProgressAsync(Digest digest, CancellationToken cancellationToken)
+    public async Task<BlobReader?> OpenInProgressAsync(Digest digest, bool following, CancellationToken cancellationToken)
     {
         var ingest = ingests.Find(digest);
-        if (ingest is null && IsPulling(digest))
+        if (ingest is null && following && IsPulling(digest))
         {
             ingest = await ingests.WaitAsync(digest, options.StartTimeout, cancellationToken).ConfigureAwait(false);
         }

@@ -227,9 +227,10 @@ internal sealed partial class RegistryHandler(
             return;
         }
 
+        var body = new CountingPipeWriter(response.BodyWriter);
         try
         {
-            await blob.CopyToAsync(response.BodyWriter, range.Start, range.Length, cancellationToken).ConfigureAwait(false);
+            await blob.CopyToAsync(body, range.Start, range.Length, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or Grpc.Core.RpcException && !cancellationToken.IsCancellationRequested)
         {
@@ -237,6 +238,10 @@ internal sealed partial class RegistryHandler(
             // broken transfer, never a short body presented as complete.
             LogServeFailed(logger, digest.ToString(), ex.Message);
             context.Abort();
+        }
+        finally
+        {
+            context.Items[RequestLogItems.BytesSent] = body.Count;
         }
     }
 
@@ -249,7 +254,8 @@ internal sealed partial class RegistryHandler(
         bool fromPeer = string.Equals(context.Request.Headers[PeerForwarder.MirroredHeader], "true", StringComparison.OrdinalIgnoreCase);
         if (fromPeer && coalescer is not null && distribution is { Kind: DistributionKind.Blob, Digest: { } digest })
         {
-            await using var inProgress = await coalescer.OpenInProgressAsync(digest, context.RequestAborted).ConfigureAwait(false);
+            bool following = string.Equals(context.Request.Headers[PeerForwarder.FollowHeader], "true", StringComparison.OrdinalIgnoreCase);
+            await using var inProgress = await coalescer.OpenInProgressAsync(digest, following, context.RequestAborted).ConfigureAwait(false);
             if (inProgress is not null)
             {
                 context.Response.Headers[PeerForwarder.InProgressHeader] = "true";

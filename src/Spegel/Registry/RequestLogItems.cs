@@ -6,4 +6,7 @@ internal static class RequestLogItems
     public const string Handler = "spegel.handler";
     public const string Error = "spegel.error";
     public const string Source = "spegel.source";
+
+    /// <summary>Body bytes actually sent (a <see cref="long"/>), when it may differ from Content-Length (aborted streams).</summary>
+    public const string BytesSent = "spegel.bytes";
 }

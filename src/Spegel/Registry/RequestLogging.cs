@@ -48,18 +48,22 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
                         context.Connection.RemoteIpAddress?.ToString() ?? string.Empty,
                         handler,
                         context.Items[RequestLogItems.Source] as string ?? string.Empty,
-                        context.Response.ContentLength ?? -1,
+                        BytesSent(context),
                         context.Items[RequestLogItems.Error] as string ?? string.Empty);
                 }
             }
         }
     }
 
+    /// <summary>The body bytes sent: counted where a stream may be cut short, else the Content-Length (0 for HEAD).</summary>
+    private static long BytesSent(HttpContext context) =>
+        context.Items[RequestLogItems.BytesSent] as long? ?? (HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0);
+
     private static void Observe(HttpContext context, string handler, TimeSpan elapsed)
     {
         string method = context.Request.Method;
         string code = context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        long bytes = HttpMethods.IsHead(method) ? 0 : context.Response.ContentLength ?? 0;
+        long bytes = BytesSent(context);
         SpegelMetrics.HttpRequestDuration.WithLabels(handler, method, code).Observe(elapsed.TotalSeconds);
         SpegelMetrics.HttpResponseSize.WithLabels(handler, method, code).Observe(bytes);
         if (context.Response.StatusCode is 200 or 206 && context.Items[RequestLogItems.Source] as string is "local" or "in-progress"

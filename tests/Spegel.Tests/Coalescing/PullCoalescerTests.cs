@@ -69,7 +69,8 @@ public sealed class PullCoalescerTests : IDisposable
         var a = Coalescer("A");
         Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
 
-        var opening = a.OpenInProgressAsync(Layer, CancellationToken.None);
+        Assert.Null(await a.OpenInProgressAsync(Layer, following: false, CancellationToken.None)); // only followers wait
+        var opening = a.OpenInProgressAsync(Layer, following: true, CancellationToken.None);
         await Task.Delay(100);
         Assert.False(opening.IsCompleted);
         string folder = _root.Combine("ingest", "1");
@@ -95,7 +96,7 @@ public sealed class PullCoalescerTests : IDisposable
     public async Task APeerAskingANodeThatIsNotPullingIsAnsweredAtOnce()
     {
         var started = DateTime.UtcNow;
-        Assert.Null(await Coalescer("A").OpenInProgressAsync(Layer, CancellationToken.None));
+        Assert.Null(await Coalescer("A").OpenInProgressAsync(Layer, following: true, CancellationToken.None));
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(1));
     }
 
@@ -104,7 +105,7 @@ public sealed class PullCoalescerTests : IDisposable
     {
         var a = Coalescer("A", new CoalescingOptions { StartTimeout = TimeSpan.FromMilliseconds(200) });
         Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
-        Assert.Null(await a.OpenInProgressAsync(Layer, CancellationToken.None));
+        Assert.Null(await a.OpenInProgressAsync(Layer, following: true, CancellationToken.None));
     }
 
     public void Dispose() => _root.Dispose();
