@@ -22,13 +22,16 @@ namespace Spegel.Coalescing;
 /// waiting up to <see cref="CoalescingOptions.StartTimeout"/> for it to start. The follower relays those bytes through
 /// the ordinary mirror path, which hashes the whole blob and never completes a response whose digest does not match.</item>
 /// </list>
+/// Only a leader serves a download in progress: a leader's containerd downloads from the upstream, while any other
+/// node's ingest may be waiting on its own spegel, and serving that would let nodes wait on each other in a circle
+/// (containerd creates the ingest before it asks the mirror).
 /// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
 /// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
 /// </summary>
 internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests ingests, CoalescingOptions options, ILogger<PullCoalescer> logger)
 {
     private const int MaxClaims = 4096;
-    private readonly ConcurrentDictionary<Digest, long> _pulls = new();
+    private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
 
     /// <summary>The DHT key under which nodes claim the download of <paramref name="digest"/>.</summary>
     public static string ClaimKey(Digest digest) => $"spegel-pull/{digest}";
@@ -44,21 +47,31 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
         var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
         if (claimants.Count > 0)
         {
-            Track(digest);
             SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), claimants[0].Id);
             return claimants;
         }
 
-        Track(digest);
-        await router.AdvertiseAsync([key], cancellationToken).ConfigureAwait(false);
-        await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
-        var winners = (await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false))
-            .Where(p => string.CompareOrdinal(p.Id, router.Id) < 0)
-            .ToList();
+        // Peers that find our claim may ask before we have decided: they wait for the decision (OpenInProgressAsync).
+        var claim = new Claim(options.Time.GetTimestamp());
+        _claims[digest] = claim;
+        var winners = new List<RoutedPeer>();
+        try
+        {
+            await router.AdvertiseAsync([key], cancellationToken).ConfigureAwait(false);
+            await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
+            winners = (await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false))
+                .Where(p => string.CompareOrdinal(p.Id, router.Id) < 0)
+                .ToList();
+        }
+        finally
+        {
+            claim.Decide(leading: winners.Count == 0 && !cancellationToken.IsCancellationRequested);
+        }
+
         if (winners.Count > 0)
         {
-            // Still "pulling" locally (our containerd will ingest it by following), but no longer attracting followers.
+            _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
             SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), winners[0].Id);
@@ -71,36 +84,30 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
     }
 
     /// <summary>
-    /// For a peer's request: containerd's download of <paramref name="digest"/> in progress; null when there is none.
-    /// A peer following our claim (<paramref name="following"/>) waits for the download to start when this node is
-    /// pulling the blob. Other requests (a stale provider record, a Spegel node) never wait: two nodes that each
-    /// found the other in an old record would otherwise wait on each other.
+    /// For a peer's request: our containerd's download of <paramref name="digest"/> when this node leads it, waiting
+    /// up to <see cref="CoalescingOptions.StartTimeout"/> for it to start; null at once otherwise.
     /// </summary>
-    public async Task<BlobReader?> OpenInProgressAsync(Digest digest, bool following, CancellationToken cancellationToken)
+    public async Task<BlobReader?> OpenInProgressAsync(Digest digest, CancellationToken cancellationToken)
     {
-        var ingest = ingests.Find(digest);
-        if (ingest is null && following && IsPulling(digest))
+        if (!_claims.TryGetValue(digest, out var claim) || options.Time.GetElapsedTime(claim.Since) >= options.ClaimLifetime
+            || !await claim.IsLeadingAsync(options.StartTimeout, options.Time, cancellationToken).ConfigureAwait(false))
         {
-            ingest = await ingests.WaitAsync(digest, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+            return null;
         }
 
+        var ingest = ingests.Find(digest) ?? await ingests.WaitAsync(digest, options.StartTimeout, cancellationToken).ConfigureAwait(false);
         return ingest is null
             ? null
             : IngestBlobReader.TryOpen(digest, ingest, ingests.CommittedPath(digest), options.StallLimit, options.Time);
     }
 
-    private bool IsPulling(Digest digest) =>
-        _pulls.TryGetValue(digest, out long since) && options.Time.GetElapsedTime(since) < options.ClaimLifetime;
-
-    private void Track(Digest digest) => _pulls[digest] = options.Time.GetTimestamp();
-
-    /// <summary>Forgets pulls older than the claim lifetime and withdraws their claims.</summary>
+    /// <summary>Forgets downloads led longer ago than the claim lifetime and withdraws their claims.</summary>
     private void Prune()
     {
-        var expired = _pulls.Where(p => options.Time.GetElapsedTime(p.Value) >= options.ClaimLifetime || _pulls.Count > MaxClaims).Select(p => p.Key).ToList();
+        var expired = _claims.Where(p => options.Time.GetElapsedTime(p.Value.Since) >= options.ClaimLifetime || _claims.Count > MaxClaims).Select(p => p.Key).ToList();
         foreach (var digest in expired)
         {
-            _pulls.TryRemove(digest, out _);
+            _claims.TryRemove(digest, out _);
         }
 
         if (expired.Count > 0)
@@ -130,6 +137,28 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
         }
 
         return found.OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Our claim on a blob: when it was made, and whether we lead its download once decided.</summary>
+    private sealed class Claim(long since)
+    {
+        private readonly TaskCompletionSource<bool> _decided = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long Since { get; } = since;
+
+        public void Decide(bool leading) => _decided.TrySetResult(leading);
+
+        public async Task<bool> IsLeadingAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await _decided.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest}: leading its download (containerd goes upstream)")]

@@ -39,9 +39,6 @@ internal sealed partial class PeerForwarder(
 
     /// <summary>On a peer's answer: the bytes come from a download still in progress there (see <see cref="PullCoalescer"/>).</summary>
     public const string InProgressHeader = "X-Spegel-In-Progress";
-
-    /// <summary>On a request to a peer that claimed the blob: wait for its download to start (see <see cref="PullCoalescer"/>).</summary>
-    public const string FollowHeader = "X-Spegel-Follow";
     private const int ChunkSize = 256 * 1024;
 
     /// <summary>Serves the request from a peer; false when no peer could (the caller answers 404).</summary>
@@ -126,7 +123,6 @@ internal sealed partial class PeerForwarder(
     {
         var cancellationToken = context.RequestAborted;
         var peers = lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        bool following = false;
         try
         {
             string clientRange = context.Request.Headers.Range.ToString();
@@ -139,12 +135,11 @@ internal sealed partial class PeerForwarder(
                 {
                     await peers.DisposeAsync().ConfigureAwait(false);
                     peers = leaders.ToAsyncEnumerable().GetAsyncEnumerator(cancellationToken);
-                    following = true;
-                    answer = await FirstAnswerAsync(context, request, peers, null, options.RateGracePeriod, options.ResolveRetries, cancellationToken, following).ConfigureAwait(false);
+                    answer = await FirstAnswerAsync(context, request, peers, null, options.RateGracePeriod, options.ResolveRetries, cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            return answer is not null && await RelayBlobAsync(context, request, peers, answer.Value, following, cancellationToken).ConfigureAwait(false);
+            return answer is not null && await RelayBlobAsync(context, request, peers, answer.Value, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -157,7 +152,6 @@ internal sealed partial class PeerForwarder(
         DistributionRequest request,
         IAsyncEnumerator<RoutedPeer> peers,
         (HttpResponseMessage Response, RoutedPeer Peer, int Attempts) answer,
-        bool following,
         CancellationToken cancellationToken)
     {
         int budget = options.ResolveRetries - answer.Attempts;
@@ -282,7 +276,7 @@ internal sealed partial class PeerForwarder(
                 long resumeAt = start + sent + heldLength;
                 string range = $"bytes={resumeAt}-{end}";
                 var next = budget > 0
-                    ? await FirstAnswerAsync(context, request, peers, range, options.RateGracePeriod, budget, cancellationToken, following).ConfigureAwait(false)
+                    ? await FirstAnswerAsync(context, request, peers, range, options.RateGracePeriod, budget, cancellationToken).ConfigureAwait(false)
                     : null;
                 if (next is null)
                 {
@@ -323,7 +317,7 @@ internal sealed partial class PeerForwarder(
     /// to answer; after the hedge delay the next is asked as well, and the first good answer wins.
     /// </summary>
     private async Task<(HttpResponseMessage Response, RoutedPeer Peer, int Attempts)?> FirstAnswerAsync(
-        HttpContext context, DistributionRequest request, IAsyncEnumerator<RoutedPeer> peers, string? range, TimeSpan headerTimeout, int budget, CancellationToken cancellationToken, bool following = false)
+        HttpContext context, DistributionRequest request, IAsyncEnumerator<RoutedPeer> peers, string? range, TimeSpan headerTimeout, int budget, CancellationToken cancellationToken)
     {
         var pending = new List<(Task<HttpResponseMessage> Task, RoutedPeer Peer, CancellationTokenSource Cancel)>();
         int attempts = 0;
@@ -340,7 +334,7 @@ internal sealed partial class PeerForwarder(
                         var peer = peers.Current;
                         var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                         cancel.CancelAfter(headerTimeout);
-                        pending.Add((SendAsync(context, peer, range, following, cancel.Token), peer, cancel));
+                        pending.Add((SendAsync(context, peer, range, cancel.Token), peer, cancel));
                         if (++attempts > 1 && pending.Count > 1)
                         {
                             stats.Hedged();
@@ -406,7 +400,7 @@ internal sealed partial class PeerForwarder(
         }
     }
 
-    private Task<HttpResponseMessage> SendAsync(HttpContext context, RoutedPeer peer, string? range, bool following, CancellationToken cancellationToken)
+    private Task<HttpResponseMessage> SendAsync(HttpContext context, RoutedPeer peer, string? range, CancellationToken cancellationToken)
     {
         var builder = new UriBuilder("http", peer.Addresses[0].ToString(), options.RegistryPort)
         {
@@ -415,10 +409,6 @@ internal sealed partial class PeerForwarder(
         };
         var message = new HttpRequestMessage(new HttpMethod(context.Request.Method), builder.Uri) { Version = HttpVersion.Version11 };
         message.Headers.TryAddWithoutValidation(MirroredHeader, "true");
-        if (following)
-        {
-            message.Headers.TryAddWithoutValidation(FollowHeader, "true");
-        }
         foreach (string? accept in context.Request.Headers.Accept)
         {
             message.Headers.TryAddWithoutValidation("Accept", accept);

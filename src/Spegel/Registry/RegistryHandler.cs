@@ -254,8 +254,7 @@ internal sealed partial class RegistryHandler(
         bool fromPeer = string.Equals(context.Request.Headers[PeerForwarder.MirroredHeader], "true", StringComparison.OrdinalIgnoreCase);
         if (fromPeer && coalescer is not null && distribution is { Kind: DistributionKind.Blob, Digest: { } digest })
         {
-            bool following = string.Equals(context.Request.Headers[PeerForwarder.FollowHeader], "true", StringComparison.OrdinalIgnoreCase);
-            await using var inProgress = await coalescer.OpenInProgressAsync(digest, following, context.RequestAborted).ConfigureAwait(false);
+            await using var inProgress = await coalescer.OpenInProgressAsync(digest, context.RequestAborted).ConfigureAwait(false);
             if (inProgress is not null)
             {
                 context.Response.Headers[PeerForwarder.InProgressHeader] = "true";

@@ -69,8 +69,7 @@ public sealed class PullCoalescerTests : IDisposable
         var a = Coalescer("A");
         Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
 
-        Assert.Null(await a.OpenInProgressAsync(Layer, following: false, CancellationToken.None)); // only followers wait
-        var opening = a.OpenInProgressAsync(Layer, following: true, CancellationToken.None);
+        var opening = a.OpenInProgressAsync(Layer, CancellationToken.None);
         await Task.Delay(100);
         Assert.False(opening.IsCompleted);
         string folder = _root.Combine("ingest", "1");
@@ -96,7 +95,21 @@ public sealed class PullCoalescerTests : IDisposable
     public async Task APeerAskingANodeThatIsNotPullingIsAnsweredAtOnce()
     {
         var started = DateTime.UtcNow;
-        Assert.Null(await Coalescer("A").OpenInProgressAsync(Layer, following: true, CancellationToken.None));
+        Assert.Null(await Coalescer("A").OpenInProgressAsync(Layer, CancellationToken.None));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public async Task ANodeThatDoesNotLeadNeverServesItsDownload()
+    {
+        // Its containerd's ingest may be waiting on its own spegel (containerd creates it before asking the mirror):
+        // serving it would let two such nodes wait on each other.
+        Assert.Empty(await Coalescer("A").FindLeadersAsync(Layer, CancellationToken.None));
+        var b = Coalescer("B");
+        Assert.Equal(["A"], (await b.FindLeadersAsync(Layer, CancellationToken.None)).Select(p => p.Id));
+        AddIngest("b-own", "0");
+        var started = DateTime.UtcNow;
+        Assert.Null(await b.OpenInProgressAsync(Layer, CancellationToken.None));
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(1));
     }
 
@@ -105,10 +118,19 @@ public sealed class PullCoalescerTests : IDisposable
     {
         var a = Coalescer("A", new CoalescingOptions { StartTimeout = TimeSpan.FromMilliseconds(200) });
         Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
-        Assert.Null(await a.OpenInProgressAsync(Layer, following: true, CancellationToken.None));
+        Assert.Null(await a.OpenInProgressAsync(Layer, CancellationToken.None));
     }
 
     public void Dispose() => _root.Dispose();
+
+    private void AddIngest(string name, string data)
+    {
+        string folder = _root.Combine("ingest", name);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "ref"), $"k8s.io/1/layer-{Layer}");
+        File.WriteAllText(Path.Combine(folder, "total"), "6");
+        File.WriteAllText(Path.Combine(folder, "data"), data);
+    }
 
     private PullCoalescer Coalescer(string id, CoalescingOptions? options = null) => new(
         _dht.Node(id, IPAddress.Loopback),

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spegel.Coalescing;
+using Spegel.Containerd;
+using Spegel.Oci;
+using Spegel.Tests.Registry;
+
+namespace Spegel.Tests.Coalescing;
+
+/// <summary>The registry answering peers from a download in progress (real Kestrel, a growing ingest file).</summary>
+public sealed class InProgressServingTests : IAsyncLifetime
+{
+    private readonly TempFolder _root = new();
+    private readonly byte[] _blob = RandomNumberGenerator.GetBytes(1024 * 1024);
+    private Digest _digest;
+    private string _folder = string.Empty;
+    private RegistryServer _server = null!;
+    private HttpClient _http = null!;
+
+    public async Task InitializeAsync()
+    {
+        _digest = Digest.Sha256(SHA256.HashData(_blob));
+        _folder = _root.Combine("ingest", "1");
+        Directory.CreateDirectory(_folder);
+        await File.WriteAllTextAsync(Path.Combine(_folder, "ref"), $"k8s.io/1/layer-{_digest}");
+        await File.WriteAllTextAsync(Path.Combine(_folder, "total"), _blob.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await File.WriteAllBytesAsync(Path.Combine(_folder, "data"), _blob.AsSpan(0, 1000).ToArray());
+        var coalescer = new PullCoalescer(
+            new SharedDht().Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, TimeProvider.System), new CoalescingOptions(), NullLogger<PullCoalescer>.Instance);
+        Assert.Empty(await coalescer.FindLeadersAsync(_digest, CancellationToken.None)); // this node leads the download
+        _server = await RegistryServer.StartAsync(new MemoryContentStore(), coalescer: coalescer);
+        _http = new HttpClient { BaseAddress = _server.BaseAddress };
+    }
+
+    [Fact]
+    public async Task APeerGetsTheWholeBlobAsItArrivesMarkedInProgress()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/x/blobs/{_digest}");
+        request.Headers.Add("X-Spegel-Mirrored", "true");
+        var sending = _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await sending;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(_blob.Length, response.Content.Headers.ContentLength);
+        Assert.Equal("true", response.Headers.GetValues("X-Spegel-In-Progress").Single());
+        Assert.Equal(_digest.ToString(), response.Headers.GetValues("Docker-Content-Digest").Single());
+
+        var reading = response.Content.ReadAsByteArrayAsync();
+        await Task.Delay(50);
+        await using (var data = new FileStream(Path.Combine(_folder, "data"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+        {
+            await data.WriteAsync(_blob.AsMemory(1000));
+        }
+
+        Assert.Equal(_blob, await reading);
+    }
+
+    [Fact]
+    public async Task APeerGetsARangeOfIt()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/x/blobs/{_digest}");
+        request.Headers.Add("X-Spegel-Mirrored", "true");
+        request.Headers.Add("Range", "bytes=10-19");
+        using var response = await _http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal(_blob[10..20], await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task OurOwnContainerdIsNeverServedItsOwnDownload()
+    {
+        // Without X-Spegel-Mirrored the request is containerd's: a download in progress here is its own, so 404.
+        using var response = await _http.GetAsync($"/v2/x/blobs/{_digest}");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+        _root.Dispose();
+    }
+}
