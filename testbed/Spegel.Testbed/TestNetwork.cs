@@ -5,28 +5,72 @@ namespace Spegel.Testbed;
 /// <summary>
 /// Hosts on one machine (TESTBED.md §5): a bridge with no address, and per host a network namespace joined to it by a
 /// veth pair, with <c>10.77.0.N/24</c>, loopback up and no default route. The guard is checked first.
+/// One test network exists on the machine at a time: <see cref="CreateAsync"/> takes an exclusive lock file (held until
+/// disposed), so the demo, a test run and a benchmark started together wait for each other instead of tearing down
+/// each other's namespaces.
 /// </summary>
 public sealed class TestNetwork : IAsyncDisposable
 {
     public const string Prefix = "sp-";
+    public const string LockPath = "/run/lock/spegel-testbed.lock";
+    private static readonly TimeSpan LockWait = TimeSpan.FromMinutes(30);
     private readonly List<string> _namespaces = [];
+    private readonly FileStream _lock;
 
-    private TestNetwork()
+    private TestNetwork(FileStream lockFile)
     {
+        _lock = lockFile;
     }
 
     public static async Task<TestNetwork> CreateAsync()
     {
-        await NetworkGuard.EnsureAsync().ConfigureAwait(false);
-        await RemoveLeftoversAsync().ConfigureAwait(false);
-        var link = await Ip(["link", "show", NetworkGuard.Bridge], check: false).ConfigureAwait(false);
-        if (link.ExitCode != 0)
+        var lockFile = await AcquireLockAsync().ConfigureAwait(false);
+        try
         {
-            await Ip(["link", "add", NetworkGuard.Bridge, "type", "bridge"]).ConfigureAwait(false);
-        }
+            await NetworkGuard.EnsureAsync().ConfigureAwait(false);
+            await RemoveLeftoversAsync().ConfigureAwait(false);
+            var link = await Ip(["link", "show", NetworkGuard.Bridge], check: false).ConfigureAwait(false);
+            if (link.ExitCode != 0)
+            {
+                await Ip(["link", "add", NetworkGuard.Bridge, "type", "bridge"]).ConfigureAwait(false);
+            }
 
-        await Ip(["link", "set", NetworkGuard.Bridge, "up"]).ConfigureAwait(false);
-        return new TestNetwork();
+            await Ip(["link", "set", NetworkGuard.Bridge, "up"]).ConfigureAwait(false);
+            return new TestNetwork(lockFile);
+        }
+        catch
+        {
+            await lockFile.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The machine-wide lock (an advisory <c>flock</c>: .NET takes one for <see cref="FileShare.None"/>; the kernel drops
+    /// it when the holder dies, so a killed run never leaves it behind).
+    /// </summary>
+    private static async Task<FileStream> AcquireLockAsync()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(LockPath)!);
+        var deadline = DateTime.UtcNow + LockWait;
+        bool told = false;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                if (!told)
+                {
+                    Console.Error.WriteLine($"Another test network is in use on this machine (lock {LockPath}): waiting for it to finish (the demo, the tests and the benchmarks run one at a time).");
+                    told = true;
+                }
+
+                await Task.Delay(500).ConfigureAwait(false);
+            }
+        }
     }
 
     public static string AddressOf(int octet) => $"10.77.0.{octet.ToString(CultureInfo.InvariantCulture)}";
@@ -67,10 +111,17 @@ public sealed class TestNetwork : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (string ns in _namespaces)
+        try
         {
-            await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
-            await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+            foreach (string ns in _namespaces)
+            {
+                await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
+                await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await _lock.DisposeAsync().ConfigureAwait(false);
         }
     }
 
