@@ -52,12 +52,17 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Spegel is not null)
+        try
         {
-            await Spegel.DisposeAsync().ConfigureAwait(false);
+            if (Spegel is not null)
+            {
+                await Spegel.DisposeAsync().ConfigureAwait(false);
+            }
         }
-
-        await Containerd.DisposeAsync().ConfigureAwait(false);
+        finally
+        {
+            await Containerd.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }
 
@@ -167,11 +172,24 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops everything; the namespaces and the lock are released even when a spegel misbehaved (which then fails).</summary>
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask())).ConfigureAwait(false);
-        await Upstream.DisposeAsync().ConfigureAwait(false);
-        await _network.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask())).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await Upstream.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await _network.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     public static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture);

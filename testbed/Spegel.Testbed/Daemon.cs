@@ -2,9 +2,22 @@ using System.Diagnostics;
 
 namespace Spegel.Testbed;
 
+/// <summary>How a stop ended.</summary>
+public enum StopOutcome
+{
+    /// <summary>It had exited before (or was stopped already).</summary>
+    AlreadyStopped,
+
+    /// <summary>It exited on SIGTERM within the grace period.</summary>
+    ExitedOnSigterm,
+
+    /// <summary>It outlived SIGTERM and was killed: a bug for a process of ours (<see cref="SpegelProcess"/> fails on it).</summary>
+    Killed,
+}
+
 /// <summary>
 /// A long-running process of the test bed (containerd, registry, spegel, nginx) with its output in a log file.
-/// Disposing kills it (SIGTERM, then SIGKILL after a grace period).
+/// Disposing stops it (SIGTERM, then SIGKILL after a grace period).
 /// </summary>
 public sealed class Daemon : IAsyncDisposable
 {
@@ -24,6 +37,9 @@ public sealed class Daemon : IAsyncDisposable
     public int Pid => _process.Id;
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>The exit code, once exited.</summary>
+    public int ExitCode => _process.ExitCode;
 
     public static Daemon Start(string file, IEnumerable<string> arguments, string logPath, IDictionary<string, string>? environment = null)
     {
@@ -65,33 +81,56 @@ public sealed class Daemon : IAsyncDisposable
         return reader.ReadToEnd();
     }
 
-    /// <summary>Sends SIGTERM and waits; SIGKILL when it does not exit within <paramref name="grace"/>.</summary>
-    public async Task StopAsync(TimeSpan grace)
+    /// <summary>Sends SIGTERM and waits; SIGKILL when it does not exit within <paramref name="grace"/>, and says which.</summary>
+    public async Task<StopOutcome> StopAsync(TimeSpan grace)
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 1)
         {
-            return;
+            return StopOutcome.AlreadyStopped;
         }
 
         try
         {
-            if (!_process.HasExited)
+            if (_process.HasExited)
             {
-                _ = Native.Kill(_process.Id, Native.SigTerm);
-                using var timeout = new CancellationTokenSource(grace);
-                try
-                {
-                    await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    _process.Kill(entireProcessTree: true);
-                    await _process.WaitForExitAsync().ConfigureAwait(false);
-                }
+                return StopOutcome.AlreadyStopped;
+            }
+
+            _ = Native.Kill(_process.Id, Native.SigTerm);
+            using var timeout = new CancellationTokenSource(grace);
+            try
+            {
+                await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                return StopOutcome.ExitedOnSigterm;
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().ConfigureAwait(false);
+                return StopOutcome.Killed;
             }
         }
         catch (InvalidOperationException)
         {
+            return StopOutcome.AlreadyStopped;
+        }
+    }
+
+    /// <summary>Sends a signal (SIGTERM, SIGINT, …) without waiting.</summary>
+    public void Signal(int signal) => _ = Native.Kill(_process.Id, signal);
+
+    /// <summary>Waits for the process to exit by itself; false when it has not within <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var source = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(source.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -112,6 +151,12 @@ public sealed class Daemon : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        Close();
+    }
+
+    /// <summary>Releases the process handle and the log (after a stop).</summary>
+    public void Close()
+    {
         _process.Dispose();
         lock (_log)
         {

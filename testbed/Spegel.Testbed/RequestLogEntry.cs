@@ -10,7 +10,7 @@ public sealed record RequestLogEntry(string Method, string Path, int Status, dou
         var entries = new List<RequestLogEntry>();
         foreach (string line in log.Split('\n'))
         {
-            if (!line.StartsWith('{') || !line.Contains("\"EventId\":1301", StringComparison.Ordinal))
+            if (!line.StartsWith('{') || !line.Contains("\"eventId\":1301", StringComparison.Ordinal))
             {
                 continue;
             }
@@ -18,16 +18,16 @@ public sealed record RequestLogEntry(string Method, string Path, int Status, dou
             try
             {
                 using var json = JsonDocument.Parse(line);
-                var state = json.RootElement.GetProperty("State");
+                var state = json.RootElement;
                 entries.Add(new RequestLogEntry(
-                    state.GetProperty("Method").GetString() ?? string.Empty,
-                    state.GetProperty("Path").GetString() ?? string.Empty,
-                    state.GetProperty("Status").GetInt32(),
-                    state.GetProperty("LatencyMs").GetDouble(),
-                    state.GetProperty("Handler").GetString() ?? string.Empty,
-                    state.GetProperty("Source").GetString() ?? string.Empty,
-                    state.TryGetProperty("Bytes", out var bytes) ? bytes.GetInt64() : -1,
-                    state.TryGetProperty("Ip", out var ip) ? ip.GetString() ?? string.Empty : string.Empty));
+                    state.GetProperty("method").GetString() ?? string.Empty,
+                    state.GetProperty("path").GetString() ?? string.Empty,
+                    state.GetProperty("status").GetInt32(),
+                    state.GetProperty("latencyMs").GetDouble(),
+                    state.GetProperty("handler").GetString() ?? string.Empty,
+                    state.GetProperty("source").GetString() ?? string.Empty,
+                    state.TryGetProperty("bytes", out var bytes) ? bytes.GetInt64() : -1,
+                    state.TryGetProperty("ip", out var ip) ? ip.GetString() ?? string.Empty : string.Empty));
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
             {

@@ -110,5 +110,36 @@ public sealed class SpegelProcess : IAsyncDisposable
     public static Task<CommandResult> RunAsync(IEnumerable<string> arguments, TimeSpan? timeout = null, IDictionary<string, string>? environment = null) =>
         ProcessRunner.RunAsync("dotnet", [DefaultBinary, .. arguments], timeout ?? TimeSpan.FromSeconds(60), environment);
 
-    public ValueTask DisposeAsync() => Daemon.DisposeAsync();
+    /// <summary>How long spegel may take to exit after SIGTERM before the harness kills it and fails the test.</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Stops spegel with SIGTERM and fails loudly when it misbehaved: it outlived SIGTERM (killed after
+    /// <see cref="StopGrace"/>), exited with a code other than 0 on SIGTERM, or logged an unhandled exception. A harness
+    /// that kills silently hides the bug users meet first (a pod that never stops on a rollout).
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        var outcome = await Daemon.StopAsync(StopGrace).ConfigureAwait(false);
+        string log = Daemon.ReadLog();
+        int exitCode = Daemon.HasExited ? Daemon.ExitCode : -1;
+        Daemon.Close();
+        string? problem = outcome switch
+        {
+            StopOutcome.Killed => $"spegel outlived SIGTERM by {StopGrace.TotalSeconds} s and had to be killed",
+            StopOutcome.ExitedOnSigterm when exitCode != 0 => $"spegel exited with code {exitCode} on SIGTERM (expected 0)",
+            _ => null,
+        };
+        if (problem is null && log.Contains("Unhandled exception", StringComparison.Ordinal))
+        {
+            problem = "spegel logged an unhandled exception";
+        }
+
+        if (problem is not null)
+        {
+            throw new InvalidOperationException($"{problem}; its log ({Daemon.LogPath}) ends with:\n{Tail(log, 40)}");
+        }
+    }
+
+    private static string Tail(string log, int lines) => string.Join('\n', log.Split('\n').TakeLast(lines));
 }

@@ -31,10 +31,10 @@ public sealed class RouterIdentityTests(SingleNodeFixture fixture)
     /// <summary>The peer ID that spegel's router logged at start.</summary>
     internal static string PeerIdInLog(string log)
     {
-        foreach (string line in log.Split('\n').Where(l => l.Contains("\"EventId\":1009", StringComparison.Ordinal)))
+        foreach (string line in log.Split('\n').Where(l => l.Contains("\"eventId\":1009", StringComparison.Ordinal)))
         {
             using var json = JsonDocument.Parse(line);
-            return json.RootElement.GetProperty("State").GetProperty("PeerId").GetString()!;
+            return json.RootElement.GetProperty("peerId").GetString()!;
         }
 
         throw new InvalidOperationException("no router line in the log");

@@ -7,15 +7,22 @@ using Spegel.Hosting;
 namespace Spegel.Cli;
 
 /// <summary>
-/// <c>spegel cleanup-wait</c>: waits until every cleanup pod behind a name answers <c>/healthz</c>, for
-/// <c>threshold</c> consecutive rounds (SPEC §2.3).
+/// <c>spegel cleanup-wait</c>: waits until every cleanup pod behind a name answers <c>/readyz</c> (as Spegel v0.7+;
+/// our <c>cleanup</c> answers any GET, so older <c>/healthz</c> probes work too), for <c>threshold</c> consecutive rounds
+/// (SPEC §2.3). A signal ends the wait with exit code 1.
 /// </summary>
 internal sealed partial class CleanupWaitCommand
 {
-    private readonly Flag<LogLevel> _logLevel = CommonFlags.LogLevel();
+    private readonly Flag<LogLevel> _logLevel;
     private readonly Flag<string> _probeEndpoint = new("--probe-endpoint", "PROBE_ENDPOINT", "host:port of the cleanup pods (a headless Service name resolves to all of them) (required).", string.Empty, string.Empty, FlagShape.Single, FlagParsers.String);
     private readonly Flag<int> _threshold = new("--threshold", "THRESHOLD", "Consecutive rounds in which every pod must answer 200.", 3, "3", FlagShape.Single, FlagParsers.Int(1, 1000));
     private readonly Flag<TimeSpan> _period = new("--period", "PERIOD", "Time between rounds.", TimeSpan.FromSeconds(2), "2s", FlagShape.Single, FlagParsers.Duration);
+
+    /// <param name="logLevel">The global <c>--log-level</c> (the root command's); tests may leave it to the command.</param>
+    public CleanupWaitCommand(Flag<LogLevel>? logLevel = null)
+    {
+        _logLevel = logLevel ?? CommonFlags.LogLevel();
+    }
 
     public IEnumerable<Flag> Flags => [_logLevel, _probeEndpoint, _threshold, _period];
 
@@ -51,17 +58,26 @@ internal sealed partial class CleanupWaitCommand
         var log = loggerFactory.CreateLogger("Spegel.CleanupWait");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
         int consecutive = 0;
-        while (true)
+        try
         {
-            bool allHealthy = await ProbeRoundAsync(http, host, port, log, cancellationToken).ConfigureAwait(false);
-            consecutive = allHealthy ? consecutive + 1 : 0;
-            LogRound(log, allHealthy, consecutive, threshold);
-            if (consecutive >= threshold)
+            while (true)
             {
-                return 0;
-            }
+                bool allHealthy = await ProbeRoundAsync(http, host, port, log, cancellationToken).ConfigureAwait(false);
+                consecutive = allHealthy ? consecutive + 1 : 0;
+                LogRound(log, allHealthy, consecutive, threshold);
+                if (consecutive >= threshold)
+                {
+                    return 0;
+                }
 
-            await Task.Delay(period, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(period, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped by a signal before every node reported done: not a success (Spegel returns the context's error).
+            LogInterrupted(log, consecutive, threshold);
+            return 1;
         }
     }
 
@@ -86,7 +102,7 @@ internal sealed partial class CleanupWaitCommand
         bool all = true;
         await Parallel.ForEachAsync(addresses, new ParallelOptions { MaxDegreeOfParallelism = 10, CancellationToken = cancellationToken }, async (ip, ct) =>
         {
-            var uri = new UriBuilder("http", ip.ToString(), port, "/healthz").Uri;
+            var uri = new UriBuilder("http", ip.ToString(), port, "/readyz").Uri;
             try
             {
                 using var response = await http.GetAsync(uri, ct).ConfigureAwait(false);
@@ -105,6 +121,9 @@ internal sealed partial class CleanupWaitCommand
 
     [LoggerMessage(EventId = 1601, Level = LogLevel.Information, Message = "Cleanup probe round: all healthy {AllHealthy}, {Consecutive} of {Threshold} consecutive")]
     private static partial void LogRound(ILogger logger, bool allHealthy, int consecutive, int threshold);
+
+    [LoggerMessage(EventId = 1603, Level = LogLevel.Warning, Message = "Stopped by a signal after {Consecutive} of {Threshold} consecutive healthy rounds: cleanup not confirmed")]
+    private static partial void LogInterrupted(ILogger logger, int consecutive, int threshold);
 
     [LoggerMessage(EventId = 1602, Level = LogLevel.Warning, Message = "Resolving {Host} failed: {Reason}")]
     private static partial void LogResolveFailed(ILogger logger, string host, string reason);

@@ -23,7 +23,7 @@ internal abstract class Flag
             FlagShape.Switch => new Option<string>(name, aliases) { Arity = ArgumentArity.ZeroOrOne },
             _ => new Option<string>(name, aliases) { Arity = ArgumentArity.ExactlyOne },
         };
-        Option.Description = $"{description} [env: {env}]" + (defaultText.Length > 0 ? $" [default: {defaultText}]" : string.Empty);
+        Option.Description = description + (env.Length > 0 ? $" [env: {env}]" : string.Empty) + (defaultText.Length > 0 ? $" [default: {defaultText}]" : string.Empty);
         Option.HelpName = shape switch
         {
             FlagShape.List => "values",
@@ -51,8 +51,9 @@ internal abstract class Flag
     public static Command Command(string name, string description, IEnumerable<Flag> flags)
     {
         var command = new Command(name, description);
-        foreach (var flag in flags)
+        foreach (var flag in flags.Where(f => !f.Option.Recursive))
         {
+            // A recursive (global) option lives on the root command and is inherited; adding it again would clash.
             command.Options.Add(flag.Option);
         }
 
@@ -67,7 +68,7 @@ internal abstract class Flag
             return (optionResult.Tokens.Select(t => t.Value).ToList(), Name);
         }
 
-        string? env = Environment.GetEnvironmentVariable(Env);
+        string? env = Env.Length == 0 ? null : Environment.GetEnvironmentVariable(Env);
         if (env is null)
         {
             return null;

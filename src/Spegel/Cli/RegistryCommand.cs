@@ -8,7 +8,7 @@ namespace Spegel.Cli;
 /// <summary><c>spegel registry</c>: the daemon (SPEC §2.2).</summary>
 internal sealed class RegistryCommand
 {
-    private readonly Flag<Microsoft.Extensions.Logging.LogLevel> _logLevel = CommonFlags.LogLevel();
+    private readonly Flag<Microsoft.Extensions.Logging.LogLevel> _logLevel;
     private readonly Flag<ListenAddress> _registryAddr = new("--registry-addr", "REGISTRY_ADDR", "Address of the registry API; its port is also used to reach peers.", new ListenAddress(string.Empty, 5000), ":5000", FlagShape.Single, FlagParsers.Address);
     private readonly Flag<ListenAddress> _routerAddr = new("--router-addr", "ROUTER_ADDR", "Address of the peer-to-peer router (libp2p over TCP).", new ListenAddress(string.Empty, 5001), ":5001", FlagShape.Single, FlagParsers.Address);
     private readonly Flag<ListenAddress> _metricsAddr = new("--metrics-addr", "METRICS_ADDR", "Address of the metrics and debug web UI server.", new ListenAddress(string.Empty, 9090), ":9090", FlagShape.Single, FlagParsers.Address);
@@ -37,6 +37,12 @@ internal sealed class RegistryCommand
     private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _coalescePulls = new("--coalesce-pulls", "COALESCE_PULLS", "When several nodes pull a blob nobody holds yet, one downloads it from the upstream and the others follow that download (needs a readable --containerd-content-path).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and refuse to run when mirroring cannot work.", true, "true", FlagShape.Switch, FlagParsers.Bool);
+
+    /// <param name="logLevel">The global <c>--log-level</c> (the root command's); tests may leave it to the command.</param>
+    public RegistryCommand(Flag<Microsoft.Extensions.Logging.LogLevel>? logLevel = null)
+    {
+        _logLevel = logLevel ?? CommonFlags.LogLevel();
+    }
 
     public IEnumerable<Flag> Flags =>
     [

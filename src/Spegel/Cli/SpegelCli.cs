@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spegel.Hosting;
 
 namespace Spegel.Cli;
 
@@ -7,12 +8,16 @@ internal static class SpegelCli
 {
     public static RootCommand Build(out IReadOnlyDictionary<string, IEnumerable<Flag>> flagsByCommand)
     {
-        var registry = new RegistryCommand();
-        var configuration = new ConfigurationCommand();
-        var cleanup = new CleanupCommand();
-        var cleanupWait = new CleanupWaitCommand();
-        var version = new VersionCommand();
+        // --log-level is global, as in Spegel (go-arg): before or after the subcommand, for every subcommand.
+        var logLevel = CommonFlags.LogLevel();
+        logLevel.Option.Recursive = true;
+        var registry = new RegistryCommand(logLevel);
+        var configuration = new ConfigurationCommand(logLevel);
+        var cleanup = new CleanupCommand(logLevel);
+        var cleanupWait = new CleanupWaitCommand(logLevel);
+        var version = new VersionCommand(logLevel);
         var root = new RootCommand("Spegel for .NET: a stateless, cluster-local OCI registry mirror that shares images between nodes.");
+        root.Options.Add(logLevel.Option);
         root.Subcommands.Add(registry.Build());
         root.Subcommands.Add(configuration.Build());
         root.Subcommands.Add(cleanup.Build());
@@ -46,6 +51,8 @@ internal static class SpegelCli
             return CliErrors.Report(parseResult.Errors.Select(e => e.Message), command);
         }
 
-        return await parseResult.InvokeAsync().ConfigureAwait(false);
+        // Every command gets the token of the first SIGTERM/SIGINT and stops on it; a second signal exits at once.
+        using var signals = ShutdownSignals.Register();
+        return await parseResult.InvokeAsync(cancellationToken: signals.Stopping).ConfigureAwait(false);
     }
 }

@@ -8,14 +8,21 @@ internal enum PreflightSeverity
     Error,
 }
 
-internal sealed record PreflightFinding(PreflightSeverity Severity, string Message);
+/// <summary>One problem with containerd's configuration; <see cref="Check"/> is a fixed name (a metric label).</summary>
+internal sealed record PreflightFinding(PreflightSeverity Severity, string Check, string Message);
 
 /// <summary>
 /// Checks that containerd will use our mirror and keep layers shareable (SPEC §5.4), and says exactly what to change.
 /// Spegel users hit these on EKS, GKE, Kind and Talos: no <c>config_path</c>, or <c>discard_unpacked_layers = true</c>.
+/// Findings are reported (log, metric, debug page), never fatal: a node whose containerd does not ask the mirror can
+/// still serve its peers, and a crash loop would hide the message (Spegel's chart on k3s/RKE2 runs the registry without
+/// <c>--containerd-registry-config-path</c> while containerd reads another folder).
 /// </summary>
 internal static class Preflight
 {
+    /// <summary>Every value <see cref="PreflightFinding.Check"/> takes.</summary>
+    public static readonly IReadOnlyList<string> Checks = ["cri_plugin", "cri_config_unknown", "config_path", "discard_unpacked_layers", "use_local_image_pull"];
+
     public static IReadOnlyList<PreflightFinding> Evaluate(string containerdVersion, CriRegistrySettings? cri, string registryConfigPath)
     {
         var findings = new List<PreflightFinding>();
@@ -28,33 +35,40 @@ internal static class Preflight
 
         if (cri is null)
         {
-            findings.Add(new(PreflightSeverity.Warning,
+            findings.Add(new(PreflightSeverity.Warning, "cri_plugin",
                 $"containerd {containerdVersion} has no CRI plugin running, so config_path and discard_unpacked_layers cannot be checked; " +
                 "kubelet pulls need the CRI plugin with config_path set"));
             return findings;
         }
 
-        if (string.IsNullOrEmpty(cri.ConfigPath))
+        if (cri.ConfigPath is null)
         {
-            findings.Add(new(PreflightSeverity.Error,
+            findings.Add(new(PreflightSeverity.Warning, "cri_config_unknown",
+                $"containerd {containerdVersion} reports its CRI configuration in a shape spegel does not know, so config_path cannot be checked; " +
+                $"make sure config_path = \"{registryConfigPath}\" is set under {registryTable} in {configFile}"));
+        }
+        else if (cri.ConfigPath.Length == 0)
+        {
+            findings.Add(new(PreflightSeverity.Error, "config_path",
                 $"containerd does not read hosts.toml: set config_path = \"{registryConfigPath}\" under {registryTable} in {configFile} and restart containerd"));
         }
         else if (!cri.ConfigPath.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(p => SamePath(p, registryConfigPath)))
         {
-            findings.Add(new(PreflightSeverity.Error,
-                $"containerd reads hosts.toml from \"{cri.ConfigPath}\", not from \"{registryConfigPath}\": set config_path = \"{registryConfigPath}\" under {registryTable} in {configFile}, " +
-                "or pass --containerd-registry-config-path with containerd's folder"));
+            findings.Add(new(PreflightSeverity.Error, "config_path",
+                $"containerd reads hosts.toml from \"{cri.ConfigPath}\", not from \"{registryConfigPath}\" (--containerd-registry-config-path): if the configuration " +
+                $"step wrote our hosts.toml to \"{registryConfigPath}\", containerd never asks the mirror; set config_path = \"{registryConfigPath}\" under {registryTable} in {configFile}, " +
+                "or, if the mirror configuration is in containerd's folder (Spegel's chart does not pass this flag to the registry, e.g. on k3s/RKE2), pass --containerd-registry-config-path with that folder"));
         }
 
         if (cri.DiscardUnpackedLayers == true)
         {
-            findings.Add(new(PreflightSeverity.Error,
+            findings.Add(new(PreflightSeverity.Error, "discard_unpacked_layers",
                 $"containerd deletes layers after unpacking them, so they cannot be shared: set discard_unpacked_layers = false under {discardTable} in {configFile} and restart containerd"));
         }
 
         if ((major > 2 || (major == 2 && minor >= 1)) && cri.UseLocalImagePull != true)
         {
-            findings.Add(new(PreflightSeverity.Warning,
+            findings.Add(new(PreflightSeverity.Warning, "use_local_image_pull",
                 $"containerd {containerdVersion} pulls through the transfer service, which may not use hosts.toml mirrors: set use_local_image_pull = true under [{imagesPlugin}] in {configFile} if pulls bypass the mirror"));
         }
 

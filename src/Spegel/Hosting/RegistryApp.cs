@@ -24,10 +24,28 @@ internal static partial class RegistryApp
 {
     private static readonly TimeSpan ContainerdWait = TimeSpan.FromSeconds(30);
 
-    public static async Task<int> RunAsync(RegistrySettings settings, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs until <paramref name="stopping"/> fires (the first SIGTERM/SIGINT), then stops in order: the registry stops
+    /// accepting and lets transfers in flight finish (at most <see cref="SpegelWebHost.DrainTimeout"/>), the background
+    /// loops end, the metrics and /id servers stop, the router closes. Exit code 0; a signal during start also ends in 0.
+    /// </summary>
+    public static async Task<int> RunAsync(RegistrySettings settings, CancellationToken stopping)
     {
         using var loggerFactory = SpegelLogging.CreateFactory(settings.LogLevel);
         var log = loggerFactory.CreateLogger("Spegel.Startup");
+        try
+        {
+            return await RunCoreAsync(settings, loggerFactory, log, stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            LogStoppedDuringStart(log);
+            return 0;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(RegistrySettings settings, ILoggerFactory loggerFactory, ILogger log, CancellationToken cancellationToken)
+    {
         using var client = new ContainerdClient(settings.ContainerdSock, settings.ContainerdNamespace);
 
         string? version = await WaitForContainerdAsync(client, log, cancellationToken).ConfigureAwait(false);
@@ -38,10 +56,7 @@ internal static partial class RegistryApp
         }
 
         LogContainerd(log, version, settings.ContainerdSock, settings.ContainerdNamespace);
-        if (settings.Preflight && !await PreflightAsync(client, version, settings, log, cancellationToken).ConfigureAwait(false))
-        {
-            return 1;
-        }
+        var preflight = settings.Preflight ? await PreflightAsync(client, version, settings, log, cancellationToken).ConfigureAwait(false) : [];
 
         var location = await ResolveContentLocationAsync(client, settings, log, cancellationToken).ConfigureAwait(false);
         BasicAuth auth;
@@ -58,66 +73,66 @@ internal static partial class RegistryApp
         await using var router = RoutingSetup.Create(settings, loggerFactory);
         await router.StartAsync(cancellationToken).ConfigureAwait(false);
         LogRouter(log, router.Host.Id.ToString(), string.Join(", ", router.Host.BoundEndPoints), settings.BootstrapKind.ToString().ToLowerInvariant());
-        WebApplication? idServer = settings.HttpBootstrapAddr is { } idAddress
-            ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.LogLevel, cancellationToken).ConfigureAwait(false)
-            : null;
-
-        var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
-        var policy = new ContentPolicy(settings.MirroredRegistries, settings.RegistryFilters, settings.ResolveLatestTag);
-        var advertiser = new Advertiser(
-            store, new ContainerdEventSource(client), router, policy,
-            new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
-            loggerFactory.CreateLogger<Advertiser>());
+        WebApplication? idServer = null;
+        WebApplication? app = null;
+        WebApplication? metrics = null;
+        using var loops = new CancellationTokenSource();
+        Task tracking = Task.CompletedTask;
         using var peerHttp = PeerHttp.Create(settings.MirrorConnectTimeout);
-        var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
-        var stats = new MirrorStats();
-        var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
-            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
-            : null;
-        var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>(), coalescer);
-        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats, coalescer);
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var tracking = Task.Run(() => advertiser.RunAsync(stopping.Token), CancellationToken.None);
-        var app = Build(settings, services);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
         using var measureHttp = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-        string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
-        var measurer = new Telemetry.PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
-        var metrics = await Telemetry.MetricsServer.StartAsync(settings, new Telemetry.DebugSources(router, advertiser, stats, services.Readiness), measurer, cancellationToken).ConfigureAwait(false);
         try
         {
+            idServer = settings.HttpBootstrapAddr is { } idAddress
+                ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.LogLevel, cancellationToken).ConfigureAwait(false)
+                : null;
+
+            var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
+            var policy = new ContentPolicy(settings.MirroredRegistries, settings.RegistryFilters, settings.ResolveLatestTag);
+            var advertiser = new Advertiser(
+                store, new ContainerdEventSource(client), router, policy,
+                new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
+                loggerFactory.CreateLogger<Advertiser>());
+            var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
+            var stats = new MirrorStats();
+            var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
+                ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
+                : null;
+            var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>(), coalescer);
+            var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats, coalescer);
+            tracking = Task.Run(() => advertiser.RunAsync(loops.Token), CancellationToken.None);
+            app = Build(settings, services);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
+            string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
+            var measurer = new Telemetry.PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
+            metrics = await Telemetry.MetricsServer.StartAsync(settings, new Telemetry.DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer, cancellationToken).ConfigureAwait(false);
             await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
-
-        await stopping.CancelAsync().ConfigureAwait(false);
-        await tracking.ConfigureAwait(false);
-
-        using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
-        await app.DisposeAsync().ConfigureAwait(false);
-        await metrics.StopAsync(stopTimeout.Token).ConfigureAwait(false);
-        await metrics.DisposeAsync().ConfigureAwait(false);
-        if (idServer is not null)
+        finally
         {
-            await idServer.StopAsync(stopTimeout.Token).ConfigureAwait(false);
-            await idServer.DisposeAsync().ConfigureAwait(false);
+            // The stop, in order. The drain bounds the whole of it: transfers in flight get what is left.
+            LogStopping(log, SpegelWebHost.DrainTimeout.TotalSeconds);
+            using var drain = new CancellationTokenSource(SpegelWebHost.DrainTimeout);
+            await SpegelWebHost.StopAsync(app, drain.Token).ConfigureAwait(false);
+            await loops.CancelAsync().ConfigureAwait(false);
+            await tracking.ConfigureAwait(false);
+            await SpegelWebHost.StopAsync(metrics, drain.Token).ConfigureAwait(false);
+            await SpegelWebHost.StopAsync(idServer, drain.Token).ConfigureAwait(false);
         }
 
+        LogStopped(log);
         return 0;
     }
 
     /// <summary>The web host over the given parts (tests pass their own store, readiness or forwarder).</summary>
     public static WebApplication Build(RegistrySettings settings, RegistryServices services)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        SpegelLogging.Configure(builder.Logging, settings.LogLevel);
+        var builder = SpegelWebHost.CreateBuilder(settings.LogLevel);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestLineSize = 16 * 1024;
             kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             kestrel.Limits.MaxRequestBodySize = 0;
@@ -167,12 +182,15 @@ internal static partial class RegistryApp
         }
     }
 
-    private static async Task<bool> PreflightAsync(ContainerdClient client, string version, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
+    /// <summary>Checks containerd's configuration and reports what is wrong (log, metric, debug page); never fatal.</summary>
+    private static async Task<IReadOnlyList<PreflightFinding>> PreflightAsync(ContainerdClient client, string version, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
     {
         var cri = await ContainerdInspector.GetCriSettingsAsync(client, cancellationToken).ConfigureAwait(false);
         var findings = Preflight.Evaluate(version, cri, settings.ContainerdRegistryConfigPath);
         foreach (var finding in findings)
         {
+            string severity = finding.Severity == PreflightSeverity.Error ? "error" : "warning";
+            Telemetry.SpegelMetrics.PreflightFindings.WithLabels(finding.Check, severity).Set(1);
             if (finding.Severity == PreflightSeverity.Error)
             {
                 LogPreflightError(log, finding.Message);
@@ -183,7 +201,7 @@ internal static partial class RegistryApp
             }
         }
 
-        return findings.All(f => f.Severity != PreflightSeverity.Error);
+        return findings;
     }
 
     private static async Task<ContentLocation> ResolveContentLocationAsync(ContainerdClient client, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
@@ -212,10 +230,19 @@ internal static partial class RegistryApp
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "containerd did not answer at {Socket} within {Seconds} s: check --containerd-sock and that containerd is running")]
     private static partial void LogContainerdUnavailable(ILogger logger, string socket, double seconds);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Preflight: {Message}")]
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Stopping: the registry no longer accepts connections; requests in flight get up to {Seconds} s to finish")]
+    private static partial void LogStopping(ILogger logger, double seconds);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Stopped")]
+    private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Stopped during start")]
+    private static partial void LogStoppedDuringStart(ILogger logger);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Preflight (spegel keeps running and serves what it can): {Message}")]
     private static partial void LogPreflightError(ILogger logger, string message);
 
-    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Preflight: {Message}")]
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Preflight (spegel keeps running): {Message}")]
     private static partial void LogPreflightWarning(ILogger logger, string message);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Content folder {Path} is not readable: blobs are read through containerd's gRPC API (slower); mount the folder read-only or set --containerd-content-path")]

@@ -1,12 +1,10 @@
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
 namespace Spegel.Hosting;
 
-/// <summary>JSON logs on stderr at the level of <c>--log-level</c>, for every subcommand.</summary>
+/// <summary>JSON logs on stderr in slog's shape (<see cref="SlogJsonFormatter"/>) at the level of <c>--log-level</c>, for every subcommand.</summary>
 internal static class SpegelLogging
 {
     public static void Configure(ILoggingBuilder logging, LogLevel level)
@@ -18,13 +16,8 @@ internal static class SpegelLogging
         logging.AddFilter("Grpc", LogLevel.Warning);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
 
-        logging.AddJsonConsole(options =>
-        {
-            options.IncludeScopes = false;
-            options.UseUtcTimestamp = true;
-            options.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
-            options.JsonWriterOptions = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        });
+        logging.AddConsole(options => options.FormatterName = SlogJsonFormatter.Name);
+        logging.AddConsoleFormatter<SlogJsonFormatter, ConsoleFormatterOptions>();
         logging.Services.Configure<ConsoleLoggerOptions>(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
     }
 

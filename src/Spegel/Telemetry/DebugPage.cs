@@ -19,7 +19,7 @@ internal static class DebugPage
         sb.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Spegel debug</title><style>")
           .Append("body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}")
           .Append("table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}th{background:#f3f3f3}")
-          .Append(".ok{color:#15803d}.bad{color:#b91c1c}code{font-size:.85rem}input{width:32rem;padding:.3rem}button{padding:.3rem .8rem}")
+          .Append(".ok{color:#15803d}.bad{color:#b91c1c}.warn{color:#a16207}code{font-size:.85rem}input{width:32rem;padding:.3rem}button{padding:.3rem .8rem}")
           .Append("</style></head><body>");
         sb.Append("<h1>Spegel for .NET <small>").Append(Html.Encode(version)).Append("</small></h1>");
 
@@ -35,6 +35,19 @@ internal static class DebugPage
         Row(sb, "Bytes from peers", Size(sources.Stats.BytesFromPeers));
         Row(sb, "Peer failures / resumes / hedges / digest mismatches", $"{sources.Stats.PeerFailures} / {sources.Stats.Resumes} / {sources.Stats.Hedges} / {sources.Stats.DigestMismatches}");
         sb.Append("</table>");
+
+        if (sources.Preflight.Count > 0)
+        {
+            sb.Append("<h2>containerd configuration</h2><ul id=\"preflight\">");
+            foreach (var finding in sources.Preflight)
+            {
+                sb.Append("<li class=\"").Append(finding.Severity == Containerd.PreflightSeverity.Error ? "bad" : "warn").Append("\"><b>")
+                  .Append(finding.Severity == Containerd.PreflightSeverity.Error ? "error" : "warning").Append("</b> <code>")
+                  .Append(Html.Encode(finding.Check)).Append("</code>: ").Append(Html.Encode(finding.Message)).Append("</li>");
+            }
+
+            sb.Append("</ul>");
+        }
 
         sb.Append("<h2>Peers</h2><table id=\"peers\"><tr><th>peer</th><th>connected</th><th>addresses</th></tr>");
         if (router is not null)

@@ -14,11 +14,9 @@ internal static class MetricsServer
 {
     public static async Task<WebApplication> StartAsync(RegistrySettings settings, DebugSources sources, PullMeasurer measurer, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        SpegelLogging.Configure(builder.Logging, settings.LogLevel);
+        var builder = SpegelWebHost.CreateBuilder(settings.LogLevel);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.AddServerHeader = false;
             if (settings.MetricsAddr.TryGetEndPoint() is { } endPoint)
             {
                 k.Listen(endPoint);

@@ -49,4 +49,6 @@ internal static class SpegelMetrics
     public static readonly Counter CoalescedPulls = Metrics.CreateCounter("spegel_coalesced_pulls_total", "Blobs nobody held yet: downloaded from the upstream for the cluster (leader) or followed from the node downloading them (follower).", "role");
 
     public static readonly Counter InProgressServed = Metrics.CreateCounter("spegel_in_progress_served_total", "Peer requests served from a download still in progress on this node.");
+
+    public static readonly Gauge PreflightFindings = Metrics.CreateGauge("spegel_preflight_findings", "Problems the start-up check found in containerd's configuration, 1 per finding (the log and the debug page say what to change).", "check", "severity");
 }

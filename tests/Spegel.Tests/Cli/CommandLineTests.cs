@@ -103,45 +103,12 @@ public sealed class CommandLineTests
             "server = 'https://registry-1.docker.io'\n\n[host.'http://10.0.0.5:30020']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '200ms'\n\n[host.'http://10.0.0.5:30021']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '200ms'",
             await File.ReadAllTextAsync(temp.Combine("certs.d", "docker.io", "hosts.toml")));
 
-        // cleanup restores, then serves /healthz until stopped: stop it once it is up.
-        int port = FreePort();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { Binary, "cleanup", "--addr", $"127.0.0.1:{port}", "--containerd-registry-config-path", temp.Combine("certs.d") })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var cleanup = Process.Start(info)!;
-        try
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (true)
-            {
-                try
-                {
-                    if ((await http.GetAsync($"http://127.0.0.1:{port}/healthz")).IsSuccessStatusCode)
-                    {
-                        break;
-                    }
-                }
-                catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(50);
-                }
-            }
-
-            Assert.Equal(before, TempFolder.Snapshot(temp.Combine("certs.d")));
-
-            // cleanup-wait sees the healthy endpoint for three rounds and exits 0.
-            var wait = await RunAsync(null, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{port}", "--period", "10ms");
-            Assert.Equal(0, wait.ExitCode);
-        }
-        finally
-        {
-            cleanup.Kill();
-            await cleanup.WaitForExitAsync();
-        }
+        // cleanup restores, then answers probes until stopped; cleanup-wait sees it healthy for three rounds and exits 0.
+        await using var cleanup = await CleanupProcess.StartAsync(Binary, temp.Combine("certs.d"));
+        Assert.Equal(before, TempFolder.Snapshot(temp.Combine("certs.d")));
+        var wait = await RunAsync(null, "cleanup-wait", "--probe-endpoint", cleanup.Endpoint, "--period", "10ms");
+        Assert.Equal(0, wait.ExitCode);
+        Assert.Equal(0, await cleanup.StopAsync(CleanupProcess.SigTerm));
     }
 
     [Fact]
@@ -153,13 +120,113 @@ public sealed class CommandLineTests
     }
 
     [Fact]
-    public async Task VersionPrintsTextAndJson()
+    public async Task VersionPrintsWhatSpegelPrints()
     {
         var text = await RunAsync(null, "version");
         Assert.Equal(0, text.ExitCode);
-        Assert.Matches(@"^\d+\.\d+\.\d+", text.Output.Trim());
+        Assert.Matches(@"^spegel version v\d+\.\d+\.\d+ [0-9a-f]*\n$", text.Output);
+
         var json = await RunAsync(null, "version", "--format", "json");
-        Assert.Contains("\"version\":", json.Output, StringComparison.Ordinal);
+        Assert.Equal(0, json.ExitCode);
+        Assert.EndsWith("}", json.Output, StringComparison.Ordinal); // no newline, as Spegel's fmt.Print
+        using var document = System.Text.Json.JsonDocument.Parse(json.Output);
+        var build = document.RootElement.GetProperty("build");
+        var runtime = document.RootElement.GetProperty("runtime");
+        Assert.StartsWith("v", build.GetProperty("version").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("dotnet", build.GetProperty("goVersion").GetString(), StringComparison.Ordinal);
+        Assert.NotNull(build.GetProperty("commit").GetString());
+        Assert.Equal("linux", runtime.GetProperty("os").GetString());
+        Assert.Equal("amd64", runtime.GetProperty("arch").GetString());
+        Assert.False(string.IsNullOrEmpty(runtime.GetProperty("distro").GetString()));
+        Assert.Equal(["build", "runtime"], document.RootElement.EnumerateObject().Select(p => p.Name));
+
+        // Spegel's --format has no environment variable: a stray FORMAT changes nothing.
+        Assert.Equal(text.Output, (await RunAsync(new Dictionary<string, string> { ["FORMAT"] = "json" }, "version")).Output);
+    }
+
+    [Fact]
+    public async Task LogLevelIsGlobalBeforeOrAfterTheSubcommand()
+    {
+        Assert.Equal(0, (await RunAsync(null, "--log-level", "DEBUG", "version")).ExitCode);
+        Assert.Equal(0, (await RunAsync(null, "version", "--log-level", "WARN")).ExitCode);
+        var bad = await RunAsync(null, "--log-level", "LOUD", "version");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--log-level: got 'LOUD', expected one of DEBUG, INFO, WARN, ERROR", bad.Error, StringComparison.Ordinal);
+
+        // The level given before the subcommand applies: ERROR hides configuration's INFO lines, DEBUG shows them.
+        using var temp = new TempFolder();
+        string[] configuration = ["configuration", "--containerd-registry-config-path", temp.Combine("certs.d"), "--mirror-targets", "http://10.0.0.5:30020", "--basic-auth-dir", temp.Combine("none")];
+        var quiet = await RunAsync(null, ["--log-level", "ERROR", .. configuration]);
+        Assert.Equal(0, quiet.ExitCode);
+        Assert.Equal(string.Empty, quiet.Error);
+        var chatty = await RunAsync(null, ["--log-level", "DEBUG", .. configuration]);
+        Assert.Equal(0, chatty.ExitCode);
+        Assert.Contains("\"level\":\"INFO\"", chatty.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(CleanupProcess.SigTerm)]
+    [InlineData(CleanupProcess.SigInt)]
+    public async Task CleanupAnswersProbesAsSpegelAndStopsOnASignal(int signal)
+    {
+        using var temp = new TempFolder();
+        await using var cleanup = await CleanupProcess.StartAsync(Binary, temp.Combine("certs.d"));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        async Task<int> Status(HttpMethod method, string path) => (int)(await http.SendAsync(new HttpRequestMessage(method, $"http://{cleanup.Endpoint}{path}"))).StatusCode;
+        Assert.Equal(200, await Status(HttpMethod.Get, "/readyz"));
+        Assert.Equal(200, await Status(HttpMethod.Get, "/healthz"));
+        Assert.Equal(200, await Status(HttpMethod.Get, "/anything"));
+        Assert.Equal(200, await Status(HttpMethod.Post, "/readyz"));
+        Assert.Equal(404, await Status(HttpMethod.Post, "/anything"));
+
+        Assert.Equal(0, await cleanup.StopAsync(signal));
+        Assert.Contains("\"msg\":\"Stopped\"", cleanup.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>What a user types: <c>timeout 5 spegel cleanup …</c> must come back (it never did: SIGTERM was ignored).</summary>
+    [Fact]
+    public async Task TimeoutEndsCleanup()
+    {
+        using var temp = new TempFolder();
+        var info = new ProcessStartInfo("timeout") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "5", "dotnet", Binary, "cleanup", "--addr", "127.0.0.1:0", "--containerd-registry-config-path", temp.Combine("certs.d") })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var error = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("timeout 5 spegel cleanup did not return: spegel ignored SIGTERM");
+        }
+
+        Assert.Equal(124, process.ExitCode); // timeout's code for "I had to send the signal"; spegel then stopped
+        Assert.Contains("\"msg\":\"Stopped\"", await error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CleanupWaitStopsOnSigtermWithoutClaimingSuccess()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { Binary, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{FreePort()}", "--period", "10ms" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var lines = new LineCollector(process);
+        await lines.WaitForAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
+        Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
+        Assert.Equal(1, process.ExitCode);
+        await lines.WaitForAsync(l => l.Contains("Stopped by a signal", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
     }
 
     private static int FreePort()

@@ -45,6 +45,28 @@ public sealed class PreflightTests
     }
 
     [Fact]
+    public void ACriConfigOfUnknownShapeIsAWarningNotAMissingConfigPath()
+    {
+        var finding = Assert.Single(Preflight.Evaluate("1.7.0", ContainerdInspector.ParseCriConfig("{\"somethingNew\":{}}"), Path));
+        Assert.Equal(PreflightSeverity.Warning, finding.Severity);
+        Assert.Equal("cri_config_unknown", finding.Check);
+        Assert.Contains("config_path = \"/etc/containerd/certs.d\"", finding.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EveryFindingNamesOneOfTheFixedChecks()
+    {
+        var findings = new[]
+        {
+            Preflight.Evaluate("2.1.0", new CriRegistrySettings("", true, false), Path),
+            Preflight.Evaluate("2.1.0", new CriRegistrySettings("/other", true, null), Path),
+            Preflight.Evaluate("1.6.0", new CriRegistrySettings(null, null, null), Path),
+            Preflight.Evaluate("1.6.0", null, Path),
+        }.SelectMany(f => f).ToList();
+        Assert.Equal(Preflight.Checks.Order(), findings.Select(f => f.Check).Distinct().Order());
+    }
+
+    [Fact]
     public void NoCriIsAWarning() =>
         Assert.Equal(PreflightSeverity.Warning, Assert.Single(Preflight.Evaluate("1.6.20", null, Path)).Severity);
 

@@ -14,11 +14,9 @@ internal static class HttpBootstrapServer
 {
     public static async Task<WebApplication> StartAsync(ListenAddress address, Libp2pHost host, LogLevel level, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        SpegelLogging.Configure(builder.Logging, level);
+        var builder = SpegelWebHost.CreateBuilder(level);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.AddServerHeader = false;
             if (address.TryGetEndPoint() is { } endPoint)
             {
                 k.Listen(endPoint);
