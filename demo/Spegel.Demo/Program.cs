@@ -4,7 +4,9 @@ using Spegel.Testbed;
 
 // The quick-start demo: a cluster of three nodes on this machine, each in its own network namespace with its own
 // containerd and spegel (TESTBED.md). node-1 pulls an image from the upstream registry; the upstream is cut off;
-// node-2 and node-3 pull the same image from their peers. The table shows where every blob came from and how fast.
+// node-2 and node-3 pull the same image from their peers. Then the upstream comes back, shaped to 100 Mbit/s, and all
+// three nodes pull a new image at the same moment (the cold "thundering herd"): one downloads each blob, the others
+// follow its download. The table shows where every blob came from and how fast.
 Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Ip, Tools.Nft, Tools.Tc);
 string root = Directory.CreateTempSubdirectory("sp-demo-").FullName;
 bool keep = args.Contains("--keep");
@@ -45,6 +47,29 @@ try
         Step($"{node.Name} pulled {reference} from peers in {pull.Elapsed.TotalSeconds:0.00} s (containerd verified every digest)");
     }
 
+    var herdLayout = new OciLayout(Path.Combine(root, "layout-2"));
+    long[] herdLayers = [40 * 1024 * 1024, 512];
+    var herd = TestImages.BuildImage(herdLayout, "demo/app", "2", herdLayers, seed: 4242);
+    await cluster.Upstream.StartAsync();
+    await TestImages.PushAsync(herdLayout, herd, cluster.UpstreamAddress, cluster.Upstream.Netns);
+    await TestNetwork.ShapeAsync(cluster.Upstream.Netns!, "100mbit");
+    Step($"Upstream back, shaped to 100 Mbit/s, with a new image demo/app:2 ({Size(herdLayers.Sum())}); all three nodes pull it at once");
+    long sentBefore = TestNetwork.SentBytes("reg");
+    var herdClock = Stopwatch.StartNew();
+    var herdPulls = await Task.WhenAll(cluster.Nodes.Select(async n => (Node: n, Result: await n.PullAsync(cluster.Reference(herd)), Seconds: herdClock.Elapsed.TotalSeconds)));
+    foreach (var (node, result, seconds) in herdPulls)
+    {
+        if (result.ExitCode != 0)
+        {
+            Console.Error.WriteLine(result.StandardError);
+            return 1;
+        }
+
+        Step($"{node.Name} pulled demo/app:2 in {seconds:0.00} s");
+    }
+
+    Step($"The upstream sent {Size(TestNetwork.SentBytes("reg") - sentBefore)} for three pulls of the {Size(herdLayers.Sum())} image (pull coalescing; without it, about three times the image)");
+
     Console.WriteLine();
     Console.WriteLine("Where every request was answered (from each node's spegel log):");
     Console.WriteLine($"  {"node",-5} {"asked by",-11} {"request",-13} {"reference",-22} {"size",10} {"answered from",-24} {"status",6} {"time",10} {"rate",11}");
@@ -57,6 +82,7 @@ try
             {
                 "local" => "its own containerd",
                 "miss" => "nobody: 404",
+                "in-progress" => "its download in progress",
                 _ when entry.Source.StartsWith("peer ", StringComparison.Ordinal) => $"peer {NodeName(cluster, entry.Source[5..])}{entry.Source[(5 + entry.Source[5..].Split(' ')[0].Length)..]}",
                 _ => entry.Source,
             };
@@ -74,7 +100,7 @@ try
 
     Console.WriteLine();
     Console.WriteLine(same
-        ? $"Every node now holds the same {expected.Count} blobs; node-2 and node-3 got them from peers with the upstream down."
+        ? $"Every node now holds the same {expected.Count} blobs; node-2 and node-3 got demo/app:1 from peers with the upstream down; demo/app:2 came from the upstream once."
         : "MISMATCH between the nodes' content");
     Console.WriteLine(keep ? $"Logs and state kept in {root}" : "Run with --keep to keep the logs and state.");
     return same ? 0 : 1;
