@@ -22,8 +22,8 @@ var separator = regexp.MustCompile(`(?:^|\s*\n)---\s*`)
 
 type document struct {
 	source, text, kind string
-	hook              bool
-	order             int
+	hook               bool
+	order              int
 }
 
 type head struct {
