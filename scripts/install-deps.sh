@@ -3,7 +3,9 @@
 # when everything is present. Needs root (apt-get).
 set -euo pipefail
 
-packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium)
+# golang-go and the golang-*-dev libraries build tools/chart-render, the chart tests' stand-in for `helm template`.
+packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,3 +20,5 @@ fi
 
 command -v dotnet >/dev/null || { echo "the .NET 10 SDK (dotnet) is required: https://dot.net" >&2; exit 1; }
 command -v node >/dev/null || { echo "Node.js (node, npm) is required for the js-libp2p interop tests" >&2; exit 1; }
+
+"$(dirname "$0")/build-chart-renderer.sh"

@@ -1,24 +1,35 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Json.Schema;
-using k8s;
 using k8s.Models;
 using Spegel.Cli;
-using YamlDotNet.Serialization;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace Spegel.Tests.Deployment;
 
 /// <summary>
-/// What can be checked without helm or a cluster: values against the schema; the default rendering (plain manifests in
-/// deploy/kubernetes) as typed Kubernetes objects; every flag the chart passes exists in the CLI and parses; ports agree
-/// between values, manifests and the CLI; templates only use values that exist; the dashboard only uses our metrics.
+/// The chart as a whole: values against the schema (Spegel's values files included); the rendering as typed
+/// Kubernetes objects; every flag the chart passes exists in the CLI and parses; ports agree between values, the
+/// rendering and the CLI; templates only use values that exist; the dashboard only uses our metrics; the plain
+/// manifests in deploy/kubernetes are the current default rendering.
 /// </summary>
 public sealed partial class ChartTests
 {
-    private static JsonNode Values() => ToJson(new DeserializerBuilder().Build().Deserialize<object>(RepositoryFiles.Read("charts", "spegel", "values.yaml")))!;
+    public static TheoryData<string> ValuesFiles => new() { "spegel-main.yaml", "spegel-v0.7.4.yaml", "all-features.yaml" };
+
+    internal static JsonNode ReadYaml(string text)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        return stream.Documents.Count == 0 ? new JsonObject() : ToJson(stream.Documents[0].RootNode) ?? new JsonObject();
+    }
+
+    private static JsonNode Values() => ReadYaml(RepositoryFiles.Read("charts", "spegel", "values.yaml"));
 
     private static JsonSchema Schema() => JsonSchema.FromText(RepositoryFiles.Read("charts", "spegel", "values.schema.json"));
 
@@ -29,12 +40,43 @@ public sealed partial class ChartTests
         Assert.True(result.IsValid, JsonSerializer.Serialize(result));
     }
 
+    /// <summary>Every key of Spegel's values files (main and v0.7.4, written out in ChartValues/) is one we take.</summary>
+    [Theory]
+    [MemberData(nameof(ValuesFiles))]
+    public void SpegelsValuesFilesMatchTheSchema(string file)
+    {
+        var values = Coalesce(ReadYaml(File.ReadAllText(ChartRenderer.Fixture(file))), Values());
+        var result = Schema().Evaluate(JsonSerializer.SerializeToElement(values), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.True(result.IsValid, JsonSerializer.Serialize(result));
+    }
+
+    /// <summary>values.yaml has exactly the keys of Spegel's main and v0.7.4 values files together: none missing,
+    /// none of our own that a Spegel user could not know.</summary>
+    [Fact]
+    public void OurValuesHaveExactlySpegelsKeys()
+    {
+        var ours = Values();
+        var spegel = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (string file in new[] { "spegel-main.yaml", "spegel-v0.7.4.yaml" })
+        {
+            spegel.UnionWith(KeyPaths(ReadYaml(File.ReadAllText(ChartRenderer.Fixture(file))), ours, string.Empty));
+        }
+
+        Assert.Equal(spegel, new SortedSet<string>(KeyPaths(ours, ours, string.Empty), StringComparer.Ordinal));
+    }
+
     [Theory]
     [InlineData("spegel", "mirrorResolveRetries", "0")]
     [InlineData("spegel", "logLevel", "\"VERBOSE\"")]
     [InlineData("spegel", "mirrorResolveTimeout", "\"20 ms\"")]
     [InlineData("spegel", "mirroredRegistries", "[\"docker.io\"]")]
     [InlineData("image", "pullPolicy", "\"Sometimes\"")]
+    [InlineData("image", "registry", "\"ghcr.io\"")]
+    [InlineData("grafanaDashboard", "mode", "\"Operator\"")]
+    [InlineData("networkPolicy", "enable", "true")]
+    [InlineData("serviceAccount", "create", "false")]
+    [InlineData("livenessProbe", "path", "\"/livez\"")]
+    [InlineData("commonLabels", "tier", "1")]
     public void BadValuesAreRejectedByTheSchema(string section, string key, string json)
     {
         var values = Values();
@@ -43,34 +85,47 @@ public sealed partial class ChartTests
     }
 
     [Fact]
-    public void TheDefaultManifestsAreValidKubernetesObjects()
+    public async Task TheDefaultRenderingIsValidKubernetesObjects()
     {
-        var objects = Manifests();
-        var daemonSet = Assert.Single(objects.OfType<V1DaemonSet>());
+        var rendering = await ChartRenderer.RenderAsync();
+        var daemonSet = rendering.DaemonSet;
+        Assert.Equal("spegel", daemonSet.Metadata.Name);
         Assert.Equal("system-node-critical", daemonSet.Spec.Template.Spec.PriorityClassName);
         Assert.Equal("configuration", Assert.Single(daemonSet.Spec.Template.Spec.InitContainers).Args[0]);
         var registry = Assert.Single(daemonSet.Spec.Template.Spec.Containers);
         Assert.Equal("registry", registry.Args[0]);
         Assert.True(registry.SecurityContext.ReadOnlyRootFilesystem);
+        Assert.Equal("128Mi", registry.Resources.Limits["memory"].ToString());
+        Assert.Equal(new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" }, daemonSet.Spec.Template.Spec.NodeSelector);
         Assert.Contains(daemonSet.Spec.Template.Spec.Volumes, v => v.Name == "containerd-content" && v.HostPath.Path == "/var/lib/containerd/io.containerd.content.v1.content");
+        Assert.Contains(daemonSet.Spec.Template.Spec.Volumes, v => v.Name == "containerd-sock" && v.HostPath.Type == "Socket");
         Assert.True(registry.VolumeMounts.Single(m => m.Name == "containerd-content").ReadOnlyProperty);
-        var services = objects.OfType<V1Service>().ToList();
-        Assert.Equal(3, services.Count);
-        var bootstrap = services.Single(s => s.Metadata.Name == "spegel-bootstrap");
+        Assert.Equal(["spegel", "spegel-bootstrap", "spegel-registry"], rendering.Objects.OfType<V1Service>().Select(s => s.Metadata.Name).Order());
+        var bootstrap = rendering.Service("spegel-bootstrap");
         Assert.Equal("None", bootstrap.Spec.ClusterIP);
         Assert.True(bootstrap.Spec.PublishNotReadyAddresses);
+        Assert.Equal("spegel", Assert.Single(rendering.Objects.OfType<V1ServiceAccount>()).Metadata.Name);
+        Assert.Equal(3, rendering.Hooks.Count);
     }
 
-    [Fact]
-    public void EveryFlagTheManifestsPassExistsAndParses()
+    /// <summary>Every container the chart runs (hooks included) gets arguments our CLI takes, for every values file.</summary>
+    [Theory]
+    [InlineData("")]
+    [MemberData(nameof(ValuesFiles))]
+    public async Task EveryFlagTheChartPassesExistsAndParses(string file)
     {
-        var daemonSet = Manifests().OfType<V1DaemonSet>().Single();
-        foreach (var container in daemonSet.Spec.Template.Spec.InitContainers.Concat(daemonSet.Spec.Template.Spec.Containers))
+        var rendering = file.Length == 0 ? await ChartRenderer.RenderAsync() : await ChartRenderer.RenderAsync([ChartRenderer.Fixture(file)]);
+        var pod = rendering.DaemonSet.Spec.Template.Spec;
+        var containers = pod.InitContainers.Where(c => c.Name == "configuration").Concat(pod.Containers)
+            .Concat(rendering.Hooks.OfType<V1DaemonSet>().SelectMany(d => d.Spec.Template.Spec.Containers))
+            .Concat(rendering.Hooks.OfType<V1Pod>().SelectMany(p => p.Spec.Containers))
+            .ToList();
+        Assert.Equal(["configuration", "registry", "cleanup", "cleanup-wait"], containers.Select(c => c.Args[0]));
+        foreach (var container in containers)
         {
-            var args = container.Args.Select(a => a.Replace("$(NODE_IP)", "10.0.0.5", StringComparison.Ordinal)).ToArray();
-            var root = SpegelCli.Build(out _);
-            var parse = root.Parse(args);
-            Assert.Empty(parse.Errors);
+            var args = container.Args.Select(a => a.Replace("$(NODE_IP)", "192.0.2.5", StringComparison.Ordinal)).ToArray();
+            var parse = SpegelCli.Build(out _).Parse(args);
+            Assert.True(parse.Errors.Count == 0, $"{string.Join(' ', args)}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
             if (args[0] == "registry")
             {
                 var errors = new List<string>();
@@ -86,26 +141,24 @@ public sealed partial class ChartTests
     }
 
     [Fact]
-    public void PortsAgreeBetweenValuesManifestsAndTheCli()
+    public async Task PortsAgreeBetweenValuesTheRenderingAndTheCli()
     {
         var values = Values()["service"]!;
-        var daemonSet = Manifests().OfType<V1DaemonSet>().Single();
-        var ports = daemonSet.Spec.Template.Spec.Containers.Single().Ports.ToDictionary(p => p.Name);
-        Assert.Equal(values["registry"]!["port"]!.GetValue<int>(), ports["registry"].ContainerPort);
-        Assert.Equal(values["registry"]!["hostPort"]!.GetValue<int>(), ports["registry"].HostPort);
-        Assert.Equal(values["router"]!["port"]!.GetValue<int>(), ports["router"].ContainerPort);
-        Assert.Equal(values["metrics"]!["port"]!.GetValue<int>(), ports["metrics"].ContainerPort);
-        var nodePort = Manifests().OfType<V1Service>().Single(s => s.Spec.Type == "NodePort").Spec.Ports.Single();
-        Assert.Equal(values["registry"]!["nodePort"]!.GetValue<int>(), nodePort.NodePort);
+        var rendering = await ChartRenderer.RenderAsync();
+        var ports = rendering.Registry.Ports.ToDictionary(p => p.Name);
+        Assert.Equal((int)values["registry"]!["port"]!.GetValue<long>(), ports["registry"].ContainerPort);
+        Assert.Equal((int)values["registry"]!["hostPort"]!.GetValue<long>(), ports["registry"].HostPort);
+        Assert.Equal((int)values["router"]!["port"]!.GetValue<long>(), ports["router-tcp"].ContainerPort);
+        Assert.Equal((int)values["router"]!["port"]!.GetValue<long>(), ports["router-quic"].ContainerPort);
+        Assert.Equal("UDP", ports["router-quic"].Protocol);
+        Assert.Equal((int)values["metrics"]!["port"]!.GetValue<long>(), ports["metrics"].ContainerPort);
+        Assert.Equal((int)values["registry"]!["nodePort"]!.GetValue<long>(), rendering.Service("spegel-registry").Spec.Ports.Single().NodePort);
 
         // The CLI's defaults are the chart's.
         var flags = new RegistryCommand().Flags.ToDictionary(f => f.Name);
         Assert.Equal($":{ports["registry"].ContainerPort}", flags["--registry-addr"].DefaultText);
-        Assert.Equal($":{ports["router"].ContainerPort}", flags["--router-addr"].DefaultText);
+        Assert.Equal($":{ports["router-tcp"].ContainerPort}", flags["--router-addr"].DefaultText);
         Assert.Equal($":{ports["metrics"].ContainerPort}", flags["--metrics-addr"].DefaultText);
-        var init = daemonSet.Spec.Template.Spec.InitContainers.Single().Args;
-        Assert.Contains($"http://$(NODE_IP):{values["registry"]!["hostPort"]}", init);
-        Assert.Contains($"http://$(NODE_IP):{values["registry"]!["nodePort"]}", init);
     }
 
     [Fact]
@@ -114,7 +167,6 @@ public sealed partial class ChartTests
         var values = Values();
         SpegelCli.Build(out var flagsByCommand);
         var known = flagsByCommand.Values.SelectMany(f => f).SelectMany(f => f.Aliases.Append(f.Name)).ToHashSet();
-        var chartFlags = new HashSet<string>();
         foreach (string file in Directory.EnumerateFiles(RepositoryFiles.Path("charts", "spegel", "templates")))
         {
             string text = File.ReadAllText(file);
@@ -131,14 +183,9 @@ public sealed partial class ChartTests
 
             foreach (Match match in FlagPattern().Matches(text))
             {
-                Assert.Contains(match.Value, known);
-                chartFlags.Add(match.Value);
+                Assert.True(known.Contains(match.Value), $"{Path.GetFileName(file)} passes {match.Value}, which the CLI lacks");
             }
         }
-
-        // The plain manifests pass the same flags as the chart (minus the optional list flags).
-        var manifestFlags = FlagPattern().Matches(RepositoryFiles.Read("deploy", "kubernetes", "spegel.yaml")).Select(m => m.Value).ToHashSet();
-        Assert.Equal(chartFlags.Except(["--mirrored-registries", "--registry-filters", "--addr", "--probe-endpoint"]).Order(), manifestFlags.Order());
     }
 
     [Fact]
@@ -160,18 +207,77 @@ public sealed partial class ChartTests
         }
     }
 
-    private static List<IKubernetesObject> Manifests() =>
-        KubernetesYaml.LoadAllFromString(RepositoryFiles.Read("deploy", "kubernetes", "spegel.yaml")).OfType<IKubernetesObject>().ToList();
-
-    private static JsonNode? ToJson(object? yaml) => yaml switch
+    /// <summary>deploy/kubernetes/spegel.yaml is what scripts/render-manifests.sh makes of the current chart.</summary>
+    [Fact]
+    public async Task ThePlainManifestsAreTheCurrentDefaultRendering()
     {
-        null => null,
-        Dictionary<object, object> map => new JsonObject(map.Select(p => KeyValuePair.Create(p.Key.ToString()!, ToJson(p.Value)))),
-        List<object> list => new JsonArray(list.Select(ToJson).ToArray()),
-        string s when s is "true" or "false" => JsonValue.Create(s == "true"),
-        string s when int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) => JsonValue.Create(i),
-        string s => JsonValue.Create(s),
-        _ => JsonValue.Create(yaml.ToString()),
+        var result = await ChartRenderer.RunAsync("-release", "spegel", "-namespace", "spegel", "-release-service", "kustomize", "-no-hooks");
+        result.EnsureSuccess("chart-render");
+        string file = RepositoryFiles.Read("deploy", "kubernetes", "spegel.yaml");
+        string body = file[file.IndexOf("---\n", StringComparison.Ordinal)..];
+        Assert.True(body == result.StandardOutput, "deploy/kubernetes/spegel.yaml is stale: run scripts/render-manifests.sh");
+        var plain = new Rendering(body);
+        Assert.Empty(plain.Hooks);
+        Assert.Equal("kustomize", plain.DaemonSet.Metadata.Labels["app.kubernetes.io/managed-by"]);
+    }
+
+    /// <summary>A user's values laid over the defaults as Helm does: tables merged key by key, a null deletes.</summary>
+    internal static JsonNode Coalesce(JsonNode user, JsonNode defaults)
+    {
+        var result = user.DeepClone().AsObject();
+        foreach (var (key, value) in defaults.AsObject())
+        {
+            if (!result.TryGetPropertyValue(key, out var mine))
+            {
+                result[key] = value?.DeepClone();
+            }
+            else if (mine is null)
+            {
+                result.Remove(key);
+            }
+            else if (mine is JsonObject && value is JsonObject)
+            {
+                result[key] = Coalesce(mine, value);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Key paths of <paramref name="node"/>, descending only where our values.yaml has a table of its own
+    /// (free-form maps such as labels, resources or annotations are one key).</summary>
+    private static IEnumerable<string> KeyPaths(JsonNode node, JsonNode? ours, string prefix)
+    {
+        foreach (var (key, value) in node.AsObject())
+        {
+            var inOurs = ours?[key];
+            if (value is JsonObject && inOurs is JsonObject { Count: > 0 } && key is not ("resources" or "nodeSelector" or "securityContext"))
+            {
+                foreach (string path in KeyPaths(value, inOurs, $"{prefix}{key}."))
+                {
+                    yield return path;
+                }
+            }
+            else
+            {
+                yield return prefix + key;
+            }
+        }
+    }
+
+    /// <summary>YAML to JSON as Helm reads values: plain scalars are null, booleans or numbers where they look like
+    /// one; quoted scalars are always strings.</summary>
+    private static JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode map => new JsonObject(map.Children.Select(p => KeyValuePair.Create(((YamlScalarNode)p.Key).Value!, ToJson(p.Value)))),
+        YamlSequenceNode list => new JsonArray(list.Children.Select(ToJson).ToArray()),
+        YamlScalarNode { Style: not ScalarStyle.Plain } quoted => JsonValue.Create(quoted.Value),
+        YamlScalarNode { Value: null or "" or "~" or "null" } => null,
+        YamlScalarNode { Value: "true" or "false" } flag => JsonValue.Create(flag.Value == "true"),
+        YamlScalarNode scalar when long.TryParse(scalar.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long i) => JsonValue.Create(i),
+        YamlScalarNode scalar when double.TryParse(scalar.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
+        YamlScalarNode scalar => JsonValue.Create(scalar.Value),
+        _ => throw new InvalidDataException($"unexpected YAML node {node.NodeType}"),
     };
 
     [GeneratedRegex(@"\.Values\.([A-Za-z0-9_.]+)")]
