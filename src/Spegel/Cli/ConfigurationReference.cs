@@ -18,7 +18,7 @@ internal static class ConfigurationReference
         sb.Append("Generated from the command-line definitions (`spegel docs > docs/configuration.md`); a test fails when this file\n");
         sb.Append("and the binary disagree. Every flag can also be set by the environment variable beside it; the command line wins.\n");
         sb.Append("Durations use Go syntax (`20ms`, `1s`, `2m`); lists take several values after the flag, or comma-separated values in\n");
-        sb.Append("the environment variable.\n");
+        sb.Append("the environment variable. `--log-level` is global, as in Spegel: it may come before or after the subcommand.\n");
         foreach (string name in Order)
         {
             var command = root.Subcommands.Single(c => c.Name == name);
