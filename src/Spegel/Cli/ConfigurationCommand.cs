@@ -32,7 +32,10 @@ internal sealed class ConfigurationCommand
         var errors = new List<string>();
         var level = _logLevel.Resolve(parseResult, errors);
         var mirrored = CliErrors.ParseRegistries(_mirroredRegistries, parseResult, allowWildcard: true, errors);
-        var targets = CliErrors.ParseRegistries(_mirrorTargets, parseResult, allowWildcard: false, errors);
+        // The chart renders http://$(NODE_IP):port, unbracketed on an IPv6 node. Spegel brackets only the first target;
+        // we bracket every one (our chart renders two NODE_IP targets). For any list Spegel accepts the result is the
+        // same: a later target Spegel accepts has a bracketed or colon-free host, which bracketing leaves alone.
+        var targets = CliErrors.ParseRegistries(_mirrorTargets, parseResult, allowWildcard: false, errors, bracketIPv6Hosts: true);
         if (targets.Count == 0 && !errors.Any(e => e.StartsWith(_mirrorTargets.Name, StringComparison.Ordinal)))
         {
             errors.Add($"{_mirrorTargets.Name} ({_mirrorTargets.Env}) is required: the mirror URLs containerd should ask, e.g. http://10.0.0.5:30020");

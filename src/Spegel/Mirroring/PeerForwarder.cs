@@ -17,7 +17,8 @@ namespace Spegel.Mirroring;
 /// resuming and digest checks:
 /// <list type="number">
 /// <item>peers come from the lookup cache as they are found (at most the resolve timeout between two);</item>
-/// <item>the request goes to <c>http://&lt;peer ip&gt;:&lt;our registry port&gt;</c> with <c>X-Spegel-Mirrored: true</c>
+/// <item>the request goes to <c>http://&lt;peer ip&gt;:&lt;our registry port&gt;</c> (a new connection tries every IP of the
+/// peer, see <see cref="PeerDialer"/>) with <c>X-Spegel-Mirrored: true</c>
 /// (the peer never forwards again); a peer slow to answer gets a hedge to the next one; a 404 or an error moves on at
 /// once; at most <c>--mirror-resolve-retries</c> peers;</item>
 /// <item>manifests are read whole and checked against their digest before a byte is sent; HEAD passes headers;</item>
@@ -408,6 +409,7 @@ internal sealed partial class PeerForwarder(
             Query = context.Request.QueryString.Value,
         };
         var message = new HttpRequestMessage(new HttpMethod(context.Request.Method), builder.Uri) { Version = HttpVersion.Version11 };
+        message.Options.Set(PeerDialer.AddressesKey, peer.Addresses); // a new connection tries every address
         message.Headers.TryAddWithoutValidation(MirroredHeader, "true");
         foreach (string? accept in context.Request.Headers.Accept)
         {
