@@ -92,6 +92,11 @@ internal sealed class PeerDialer(TimeProvider time)
         }
     }
 
+    /// <summary>The address dialed first (<see cref="Order"/>): it names the peer in URLs and logs.</summary>
+    public static IPAddress Preferred(IReadOnlyList<IPAddress> addresses) =>
+        addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetworkV6 && !a.IsIPv4MappedToIPv6) is { } v6 ? v6
+        : addresses[0].IsIPv4MappedToIPv6 ? addresses[0].MapToIPv4() : addresses[0];
+
     /// <summary>IPv6 first, then the families alternate; within a family the peer's order is kept (RFC 8305 §4).</summary>
     public static IReadOnlyList<IPAddress> Order(IReadOnlyList<IPAddress> addresses)
     {

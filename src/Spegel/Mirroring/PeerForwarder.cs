@@ -106,7 +106,7 @@ internal sealed partial class PeerForwarder(
             target.StatusCode = (int)response.StatusCode;
             CopyHeaders(response, target);
             target.ContentLength = head ? response.Content.Headers.ContentLength : body.Length;
-            context.Items[RequestLogItems.Source] = $"peer {peer.Addresses[0]}";
+            context.Items[RequestLogItems.Source] = $"peer {PeerDialer.Preferred(peer.Addresses)}";
             if (!head)
             {
                 stats.AddBytes(body.Length);
@@ -184,7 +184,7 @@ internal sealed partial class PeerForwarder(
         target.StatusCode = (int)current.StatusCode;
         CopyHeaders(current, target);
         target.ContentLength = end - start + 1;
-        context.Items[RequestLogItems.Source] = $"peer {peer.Addresses[0]}";
+        context.Items[RequestLogItems.Source] = $"peer {PeerDialer.Preferred(peer.Addresses)}";
 
         bool verify = current.StatusCode == HttpStatusCode.OK;
         using var hash = verify ? IncrementalHash.CreateHash(request.Digest!.Value.Algorithm == "sha512" ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256) : null;
@@ -403,7 +403,7 @@ internal sealed partial class PeerForwarder(
 
     private Task<HttpResponseMessage> SendAsync(HttpContext context, RoutedPeer peer, string? range, CancellationToken cancellationToken)
     {
-        var builder = new UriBuilder("http", peer.Addresses[0].ToString(), options.RegistryPort)
+        var builder = new UriBuilder("http", PeerDialer.Preferred(peer.Addresses).ToString(), options.RegistryPort)
         {
             Path = context.Request.Path.Value,
             Query = context.Request.QueryString.Value,
@@ -529,11 +529,11 @@ internal sealed partial class PeerForwarder(
     private void PeerFailed(RoutedPeer peer, DistributionRequest request, string reason)
     {
         stats.PeerFailed();
-        LogPeerFailed(logger, request.Key, peer.Id, peer.Addresses[0].ToString(), reason);
+        LogPeerFailed(logger, request.Key, peer.Id, string.Join(' ', peer.Addresses), reason);
     }
 
-    [LoggerMessage(EventId = 1901, Level = LogLevel.Information, Message = "Peer {PeerId} ({Address}) failed for {Key}: {Reason}")]
-    private static partial void LogPeerFailed(ILogger logger, string key, string peerId, string address, string reason);
+    [LoggerMessage(EventId = 1901, Level = LogLevel.Information, Message = "Peer {PeerId} ({Addresses}) failed for {Key}: {Reason}")]
+    private static partial void LogPeerFailed(ILogger logger, string key, string peerId, string addresses, string reason);
 
     [LoggerMessage(EventId = 1902, Level = LogLevel.Warning, Message = "No peer could continue {Key} at byte {Offset} of {Length}: aborting the response")]
     private static partial void LogAborted(ILogger logger, string key, long offset, long length);

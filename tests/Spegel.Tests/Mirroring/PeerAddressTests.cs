@@ -108,5 +108,7 @@ public sealed class PeerAddressTests
         Assert.Equal(
             ["fd77:77::1", "10.0.0.1", "fd77:77::2", "10.0.0.2", "fd77:77::3", "10.0.0.3"],
             PeerDialer.Order(given).Select(a => a.ToString()));
+        Assert.Equal("fd77:77::1", PeerDialer.Preferred(given).ToString());
+        Assert.Equal("10.0.0.3", PeerDialer.Preferred([IPAddress.Parse("::ffff:10.0.0.3"), IPAddress.Parse("10.0.0.1")]).ToString());
     }
 }
