@@ -11,8 +11,9 @@ namespace Spegel.Mirroring;
 /// does not route, an interface that went away) costs one fallback delay instead of a connect timeout.
 /// <para>
 /// It is the peer <see cref="HttpClient"/>'s <see cref="SocketsHttpHandler.ConnectCallback"/>: the forwarder names
-/// the peer's first address in the URL and attaches all of them to the request (<see cref="AddressesKey"/>).
-/// Connections are pooled by the URL's address, so the race runs once per new connection, not per request.
+/// the peer by its <see cref="Preferred"/> address in the URL and attaches all of them to the request
+/// (<see cref="AddressesKey"/>). Connections are pooled by the URL's address, so the race runs once per new
+/// connection, not per request (and a connection made over the fallback address is reused as it is).
 /// </para>
 /// </summary>
 internal sealed class PeerDialer(TimeProvider time)
