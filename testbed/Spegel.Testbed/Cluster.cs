@@ -3,12 +3,26 @@ using Spegel.Libp2p.Crypto;
 
 namespace Spegel.Testbed;
 
+/// <summary>The address families of a test node (TESTBED.md §0: IPv6 only in <c>fd77:77::/64</c>).</summary>
+public enum NodeStack
+{
+    /// <summary><c>10.77.0.N</c>; spegel listens on that address.</summary>
+    IPv4,
+
+    /// <summary><c>10.77.0.N</c> and <c>fd77:77::N</c>, IPv6 primary (the chart's NODE_IP is the IPv6 one); spegel listens on <c>:5000</c>/<c>:5001</c>.</summary>
+    DualStack,
+
+    /// <summary><c>fd77:77::N</c> only; spegel's registry on <c>[::]:5000</c>, router on <c>[fd77:77::N]:5001</c>.</summary>
+    IPv6,
+}
+
 /// <summary>One node of the test cluster: its namespace and address, containerd, and <c>spegel registry</c>.</summary>
 public sealed class ClusterNode : IAsyncDisposable
 {
-    internal ClusterNode(int index, string folder, string netns, ContainerdNode containerd, string peerId)
+    internal ClusterNode(int index, NodeStack stack, string folder, string netns, ContainerdNode containerd, string peerId)
     {
         Index = index;
+        Stack = stack;
         Folder = folder;
         Netns = netns;
         Containerd = containerd;
@@ -17,15 +31,36 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public int Index { get; }
 
+    public NodeStack Stack { get; }
+
     public string Name => $"n{Index}";
 
     public string Folder { get; }
 
     public string Netns { get; }
 
-    public string Address => TestNetwork.AddressOf(Index);
+    /// <summary>Its IPv4 address (its IPv6 address when it has no IPv4).</summary>
+    public string Address => Stack == NodeStack.IPv6 ? TestNetwork.Address6Of(Index) : TestNetwork.AddressOf(Index);
 
-    public string RegistryAddress => $"{Address}:5000";
+    /// <summary>Its IPv6 address, or null.</summary>
+    public string? Address6 => Stack == NodeStack.IPv4 ? null : TestNetwork.Address6Of(Index);
+
+    /// <summary>The node IP as Kubernetes gives it to the chart (<c>status.hostIP</c>): IPv6 on an IPv6-primary node.</summary>
+    public string NodeIp => Address6 ?? Address;
+
+    /// <summary><c>host:port</c> of its registry API, IPv6 in brackets.</summary>
+    public string RegistryAddress => Stack == NodeStack.IPv6 ? $"[{Address}]:5000" : $"{Address}:5000";
+
+    /// <summary>The mirror target the chart renders, <c>http://$(NODE_IP):5000</c>: an IPv6 node IP unbracketed.</summary>
+    public string ChartMirrorTarget => $"http://{NodeIp}:5000";
+
+    /// <summary>
+    /// The mirror target containerd is configured with here. A node with IPv6 uses loopback: containerd 1.6 (the
+    /// test bed's) cannot read a hosts.toml whose table key holds an IPv6 URL, <c>[host.'http://[fd77:77::2]:5000']</c>
+    /// (its TOML parser, go-toml v1, refuses <c>[</c> in a table key: containerd#10055; containerd 2.x parses it), and
+    /// the unbracketed form sends a Host header Kestrel rejects. Every hop between nodes still goes over IPv6.
+    /// </summary>
+    public string ContainerdMirrorTarget => Stack == NodeStack.IPv4 ? $"http://{RegistryAddress}" : "http://127.0.0.1:5000";
 
     public string PeerId { get; }
 
@@ -66,25 +101,46 @@ public sealed class ClusterNode : IAsyncDisposable
     }
 }
 
+/// <summary>How a <see cref="Cluster"/> is built beyond its node count.</summary>
+public sealed record ClusterOptions
+{
+    /// <summary>Extra <c>spegel registry</c> flags for every node.</summary>
+    public IReadOnlyList<string> SpegelArgs { get; init; } = [];
+
+    /// <summary>The address families of node N (from 1); default IPv4 only.</summary>
+    public Func<int, NodeStack> Stack { get; init; } = _ => NodeStack.IPv4;
+
+    /// <summary>
+    /// Nodes (from 1) that bootstrap by DNS instead of statically off node 1: <see cref="Cluster.BootstrapDomain"/>
+    /// resolves, through the namespace's <c>/etc/hosts</c>, to every node's addresses (A and AAAA), as the chart's
+    /// headless Service does.
+    /// </summary>
+    public IReadOnlySet<int> DnsBootstrap { get; init; } = new HashSet<int>();
+}
+
 /// <summary>
 /// The multi-node harness (TESTBED.md §0, §5): a registry host and N nodes, each in its own network namespace with
 /// its own containerd (whose ctr pulls run in the node's namespace) and <c>spegel registry</c> on
-/// <c>10.77.0.N:5000</c> (router :5001). Node 1 starts alone; the others bootstrap off it statically (identities are
-/// made ahead, so the peer ID is known). Mirror configuration is written by <c>spegel configuration</c>.
+/// <c>10.77.0.N:5000</c> (router :5001), or dual-stack / IPv6-only (<see cref="NodeStack"/>). Node 1 starts alone;
+/// the others bootstrap off it statically (identities are made ahead, so the peer ID is known), over IPv6 when both
+/// have it, or by DNS. Mirror configuration is written by <c>spegel configuration</c>.
 /// </summary>
 public sealed class Cluster : IAsyncDisposable
 {
     public const int RegistryOctet = 100;
-    private readonly TestNetwork _network;
-    private readonly IReadOnlyList<string> _spegelArgs;
 
-    private Cluster(string root, TestNetwork network, RegistryNode upstream, List<ClusterNode> nodes, IReadOnlyList<string> spegelArgs)
+    /// <summary>The name DNS-bootstrapping nodes resolve (the chart's <c>&lt;fullname&gt;-bootstrap.&lt;ns&gt;.svc…</c>).</summary>
+    public const string BootstrapDomain = "spegel-bootstrap.spegel.svc.cluster.local";
+    private readonly TestNetwork _network;
+    private readonly ClusterOptions _options;
+
+    private Cluster(string root, TestNetwork network, RegistryNode upstream, List<ClusterNode> nodes, ClusterOptions options)
     {
         Root = root;
         _network = network;
         Upstream = upstream;
         Nodes = nodes;
-        _spegelArgs = spegelArgs;
+        _options = options;
     }
 
     public string Root { get; }
@@ -95,7 +151,10 @@ public sealed class Cluster : IAsyncDisposable
 
     public string UpstreamAddress => Upstream.Address;
 
-    public static async Task<Cluster> StartAsync(string root, int nodes, IReadOnlyList<string>? spegelArgs = null)
+    public static Task<Cluster> StartAsync(string root, int nodes, IReadOnlyList<string>? spegelArgs = null) =>
+        StartAsync(root, nodes, new ClusterOptions { SpegelArgs = spegelArgs ?? [] });
+
+    public static async Task<Cluster> StartAsync(string root, int nodes, ClusterOptions options)
     {
         Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Ip, Tools.Nft, Tools.Tc);
         var network = await TestNetwork.CreateAsync().ConfigureAwait(false);
@@ -107,17 +166,24 @@ public sealed class Cluster : IAsyncDisposable
             for (int i = 1; i <= nodes; i++)
             {
                 string folder = Path.Combine(root, $"n{i}");
-                string ns = await network.AddHostAsync($"n{i}", i).ConfigureAwait(false);
+                var stack = options.Stack(i);
+                string ns = await network.AddHostAsync($"n{i}", i, ipv4: stack != NodeStack.IPv6, ipv6: stack != NodeStack.IPv4).ConfigureAwait(false);
                 var containerd = await ContainerdNode.StartAsync(folder).ConfigureAwait(false);
                 containerd.Netns = ns;
                 var identity = PrivateKeyFile.LoadOrCreate(Path.Combine(folder, "data"));
-                list.Add(new ClusterNode(i, folder, ns, containerd, identity.PeerId.ToString()));
+                list.Add(new ClusterNode(i, stack, folder, ns, containerd, identity.PeerId.ToString()));
             }
 
-            var cluster = new Cluster(root, network, upstream, list, spegelArgs ?? []);
+            var cluster = new Cluster(root, network, upstream, list, options);
             foreach (var node in list)
             {
                 await cluster.ConfigureMirrorAsync(node).ConfigureAwait(false);
+                if (options.DnsBootstrap.Contains(node.Index))
+                {
+                    // The headless Service's records: every node, this one included (A and AAAA).
+                    await TestNetwork.WriteHostsAsync(node.Netns, list.SelectMany(n => new[] { n.Stack == NodeStack.IPv6 ? null : TestNetwork.AddressOf(n.Index), n.Address6 })
+                        .OfType<string>().Select(a => (a, BootstrapDomain))).ConfigureAwait(false);
+                }
             }
 
             await Task.WhenAll(list.Select(cluster.StartSpegelAsync)).ConfigureAwait(false);
@@ -133,11 +199,14 @@ public sealed class Cluster : IAsyncDisposable
     public string Reference(TestImage image) => image.Reference(UpstreamAddress);
 
     /// <summary>Writes the node's hosts.toml with <c>spegel configuration</c>: its own instance first, then upstream.</summary>
-    public async Task ConfigureMirrorAsync(ClusterNode node) =>
+    public Task ConfigureMirrorAsync(ClusterNode node) => ConfigureMirrorAsync(node, node.Containerd.HostsDir, node.ContainerdMirrorTarget);
+
+    /// <summary>Runs <c>spegel configuration</c> for <paramref name="node"/> into <paramref name="hostsDir"/> with one mirror target.</summary>
+    public async Task ConfigureMirrorAsync(ClusterNode node, string hostsDir, string mirrorTarget) =>
         (await SpegelProcess.RunAsync([
             "configuration",
-            "--containerd-registry-config-path", node.Containerd.HostsDir,
-            "--mirror-targets", $"http://{node.RegistryAddress}",
+            "--containerd-registry-config-path", hostsDir,
+            "--mirror-targets", mirrorTarget,
             "--mirrored-registries", $"http://{UpstreamAddress}",
             "--basic-auth-dir", Path.Combine(Root, "no-basic-auth"),
         ]).ConfigureAwait(false)).EnsureSuccess($"spegel configuration on {node.Name}");
@@ -145,22 +214,37 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>Starts the node's spegel and waits until it is ready (node 1 alone; the others bootstrapped).</summary>
     public async Task StartSpegelAsync(ClusterNode node)
     {
+        var (registryListen, routerListen) = node.Stack switch
+        {
+            NodeStack.DualStack => (":5000", ":5001"),
+            NodeStack.IPv6 => ("[::]:5000", $"[{node.Address6}]:5001"),
+            _ => (node.RegistryAddress, $"{node.Address}:5001"),
+        };
         var args = new List<string>
         {
-            "--router-addr", $"{node.Address}:5001",
+            "--router-addr", routerListen,
             "--containerd-sock", node.Containerd.Socket,
             "--containerd-content-path", string.Empty,
             "--data-dir", node.DataDir,
-            "--bootstrap-kind", "static",
             "--log-level", "DEBUG",
         };
-        if (node.Index != 1)
+        var first = Nodes[0];
+        if (_options.DnsBootstrap.Contains(node.Index))
         {
-            args.AddRange(["--static-bootstrap-peers", $"/ip4/{Nodes[0].Address}/tcp/5001/p2p/{Nodes[0].PeerId}"]);
+            args.AddRange(["--bootstrap-kind", "dns", "--dns-bootstrap-domain", BootstrapDomain]);
+        }
+        else
+        {
+            args.AddRange(["--bootstrap-kind", "static"]);
+            if (node.Index != 1)
+            {
+                string peer = node.Address6 is not null && first.Address6 is not null ? $"/ip6/{first.Address6}" : $"/ip4/{first.Address}";
+                args.AddRange(["--static-bootstrap-peers", $"{peer}/tcp/5001/p2p/{first.PeerId}"]);
+            }
         }
 
-        args.AddRange(_spegelArgs);
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: true).ConfigureAwait(false);
+        args.AddRange(_options.SpegelArgs);
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: true, registryListen: registryListen).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)

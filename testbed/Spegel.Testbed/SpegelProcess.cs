@@ -59,6 +59,8 @@ public sealed class SpegelProcess : IAsyncDisposable
     /// <summary>
     /// Starts <c>spegel registry</c> with <paramref name="arguments"/> and waits until /livez answers. <paramref name="launch"/>
     /// turns the spegel command line into the one to start (default: as it is, with <c>dotnet spegel.dll</c>).
+    /// <paramref name="registryAddress"/> is where it is reached (<c>10.77.0.1:5000</c>, <c>[fd77:77::1]:5000</c>);
+    /// <paramref name="registryListen"/>, when given, is its <c>--registry-addr</c> instead (<c>:5000</c>, <c>[::]:5000</c>).
     /// </summary>
     public static async Task<SpegelProcess> StartAsync(
         string logPath,
@@ -67,7 +69,8 @@ public sealed class SpegelProcess : IAsyncDisposable
         IDictionary<string, string>? environment = null,
         string? netns = null,
         bool waitReady = false,
-        Func<IEnumerable<string>, IEnumerable<string>>? launch = null)
+        Func<IEnumerable<string>, IEnumerable<string>>? launch = null,
+        string? registryListen = null)
     {
         var args = arguments.ToList();
         if (!args.Contains("--router-addr"))
@@ -83,12 +86,12 @@ public sealed class SpegelProcess : IAsyncDisposable
             args.AddRange(["--metrics-addr", metricsAddress]);
         }
 
-        IEnumerable<string> spegelArguments = ["registry", "--registry-addr", registryAddress, .. args];
+        IEnumerable<string> spegelArguments = ["registry", "--registry-addr", registryListen ?? registryAddress, .. args];
         var command = (launch ?? (a => ["dotnet", DefaultBinary, .. a]))(spegelArguments).ToList();
         var daemon = netns is null
             ? Daemon.Start(command[0], command.Skip(1), logPath, environment)
             : Daemon.Start(Tools.Ip, ["netns", "exec", netns, .. command], logPath, environment);
-        var process = new SpegelProcess(daemon, registryAddress) { Netns = netns, MetricsAddress = metricsAddress ?? $"{registryAddress.Split(':')[0]}:9090" };
+        var process = new SpegelProcess(daemon, registryAddress) { Netns = netns, MetricsAddress = metricsAddress ?? $"{registryAddress[..registryAddress.LastIndexOf(':')]}:9090" };
         string probe = waitReady ? "healthz" : "livez";
         await Network.WaitUntilAsync(
             async () =>

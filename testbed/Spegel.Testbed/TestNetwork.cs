@@ -4,7 +4,8 @@ namespace Spegel.Testbed;
 
 /// <summary>
 /// Hosts on one machine (TESTBED.md §5): a bridge with no address, and per host a network namespace joined to it by a
-/// veth pair, with <c>10.77.0.N/24</c>, loopback up and no default route. The guard is checked first.
+/// veth pair, with <c>10.77.0.N/24</c> and/or <c>fd77:77::N/64</c> (dual-stack or IPv6-only hosts), loopback up and no
+/// default route. The guard (both families) is checked first.
 /// One test network exists on the machine at a time: <see cref="CreateAsync"/> takes an exclusive lock file (held until
 /// disposed), so the demo, a test run and a benchmark started together wait for each other instead of tearing down
 /// each other's namespaces.
@@ -75,9 +76,20 @@ public sealed class TestNetwork : IAsyncDisposable
 
     public static string AddressOf(int octet) => $"10.77.0.{octet.ToString(CultureInfo.InvariantCulture)}";
 
-    /// <summary>Adds a host; returns its namespace name.</summary>
-    public async Task<string> AddHostAsync(string name, int octet)
+    /// <summary>The host's IPv6 address in our own prefix (<see cref="NetworkGuard.Prefix6"/>): <c>fd77:77::N</c>.</summary>
+    public static string Address6Of(int octet) => $"fd77:77::{octet.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// Adds a host with an IPv4 address, an IPv6 address (<c>nodad</c>: usable at once, no duplicate detection to wait
+    /// for), or both; returns its namespace name.
+    /// </summary>
+    public async Task<string> AddHostAsync(string name, int octet, bool ipv4 = true, bool ipv6 = false)
     {
+        if (!ipv4 && !ipv6)
+        {
+            throw new ArgumentException("a host needs an IPv4 or an IPv6 address", nameof(ipv6));
+        }
+
         await NetworkGuard.VerifyAsync().ConfigureAwait(false);
         string ns = Prefix + name;
         string veth = HostVeth(name);
@@ -85,10 +97,37 @@ public sealed class TestNetwork : IAsyncDisposable
         _namespaces.Add(ns);
         await Ip(["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns]).ConfigureAwait(false);
         await Ip(["link", "set", veth, "master", NetworkGuard.Bridge, "up"]).ConfigureAwait(false);
-        await Ip(["-n", ns, "addr", "add", $"{AddressOf(octet)}/24", "dev", "eth0"]).ConfigureAwait(false);
+        if (ipv4)
+        {
+            await Ip(["-n", ns, "addr", "add", $"{AddressOf(octet)}/24", "dev", "eth0"]).ConfigureAwait(false);
+        }
+
+        if (ipv6)
+        {
+            await Ip(["-n", ns, "addr", "add", $"{Address6Of(octet)}/64", "dev", "eth0", "nodad"]).ConfigureAwait(false);
+        }
+
         await Ip(["-n", ns, "link", "set", "eth0", "up"]).ConfigureAwait(false);
         await Ip(["-n", ns, "link", "set", "lo", "up"]).ConfigureAwait(false);
         return ns;
+    }
+
+    /// <summary>
+    /// The <c>/etc/hosts</c> programs see in <paramref name="ns"/>: <c>ip netns exec</c> bind-mounts
+    /// <c>/etc/netns/&lt;ns&gt;/hosts</c> over it (the way to give a namespace DNS names without a DNS server). Removed
+    /// with the network.
+    /// </summary>
+    public static async Task WriteHostsAsync(string ns, IEnumerable<(string Address, string Name)> entries)
+    {
+        if (!ns.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"not a test namespace: {ns}", nameof(ns));
+        }
+
+        Directory.CreateDirectory(EtcFolder(ns));
+        var lines = new List<string> { "127.0.0.1 localhost", "::1 localhost" };
+        lines.AddRange(entries.Select(e => $"{e.Address} {e.Name}"));
+        await File.WriteAllLinesAsync(Path.Combine(EtcFolder(ns), "hosts"), lines).ConfigureAwait(false);
     }
 
     /// <summary>Runs a command inside a namespace (every client of a test address must).</summary>
@@ -117,6 +156,7 @@ public sealed class TestNetwork : IAsyncDisposable
             {
                 await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
                 await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+                DeleteEtcFolder(ns);
             }
         }
         finally
@@ -126,6 +166,20 @@ public sealed class TestNetwork : IAsyncDisposable
     }
 
     private static string HostVeth(string name) => ("tv-" + name)[..Math.Min(15, 3 + name.Length)];
+
+    private static string EtcFolder(string ns) => Path.Combine("/etc/netns", ns);
+
+    private static void DeleteEtcFolder(string ns)
+    {
+        if (Directory.Exists(EtcFolder(ns)))
+        {
+            Directory.Delete(EtcFolder(ns), recursive: true);
+            if (Directory.GetFileSystemEntries("/etc/netns").Length == 0)
+            {
+                Directory.Delete("/etc/netns"); // we made it: the machine had none
+            }
+        }
+    }
 
     private static async Task RemoveLeftoversAsync()
     {
@@ -137,6 +191,14 @@ public sealed class TestNetwork : IAsyncDisposable
             {
                 await Ip(["link", "del", HostVeth(ns[Prefix.Length..])], check: false).ConfigureAwait(false);
                 await Ip(["netns", "del", ns], check: false).ConfigureAwait(false);
+            }
+        }
+
+        if (Directory.Exists("/etc/netns"))
+        {
+            foreach (string folder in Directory.GetDirectories("/etc/netns", Prefix + "*"))
+            {
+                DeleteEtcFolder(Path.GetFileName(folder));
             }
         }
     }

@@ -17,10 +17,10 @@ internal static class CliErrors
     }
 
     /// <summary>Parses a list flag of registry URLs, naming the flag in each error.</summary>
-    public static IReadOnlyList<Oci.RegistryUrl> ParseRegistries(Flag<IReadOnlyList<string>> flag, System.CommandLine.ParseResult parseResult, bool allowWildcard, List<string> errors)
+    public static IReadOnlyList<Oci.RegistryUrl> ParseRegistries(Flag<IReadOnlyList<string>> flag, System.CommandLine.ParseResult parseResult, bool allowWildcard, List<string> errors, bool bracketIPv6Hosts = false)
     {
         var problems = new List<string>();
-        var urls = Oci.RegistryUrl.ParseList(flag.Resolve(parseResult, errors), allowWildcard, problems);
+        var urls = Oci.RegistryUrl.ParseList(flag.Resolve(parseResult, errors), allowWildcard, problems, bracketIPv6Hosts);
         errors.AddRange(problems.Select(p => $"{flag.Name} ({flag.Env}): {p}"));
         return urls;
     }

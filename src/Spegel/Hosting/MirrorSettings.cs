@@ -18,12 +18,16 @@ internal static class MirrorSettings
     };
 }
 
-/// <summary>The HTTP client for peers: short connects (peers are on the local network), no proxy, no redirects.</summary>
+/// <summary>
+/// The HTTP client for peers: short connects (peers are on the local network) over every address of the peer
+/// (<see cref="PeerDialer"/>), no proxy, no redirects.
+/// </summary>
 internal static class PeerHttp
 {
-    public static HttpClient Create(TimeSpan connectTimeout) => new(new SocketsHttpHandler
+    public static HttpClient Create(TimeSpan connectTimeout, TimeProvider? time = null) => new(new SocketsHttpHandler
     {
         ConnectTimeout = connectTimeout,
+        ConnectCallback = new PeerDialer(time ?? TimeProvider.System).ConnectAsync,
         UseProxy = false,
         AllowAutoRedirect = false,
         AutomaticDecompression = DecompressionMethods.None,

@@ -15,7 +15,10 @@ internal sealed record MirrorOptions
     /// <summary><c>--mirror-resolve-retries</c>: the most peers tried for one request.</summary>
     public int ResolveRetries { get; init; } = 3;
 
-    /// <summary>Peers are on the local network: a dial that takes longer than this is a dead peer.</summary>
+    /// <summary>
+    /// Peers are on the local network: a connection not made within this, over any of the peer's addresses
+    /// (<see cref="PeerDialer"/>), means a dead peer.
+    /// </summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Wall-clock limit for the answer to a HEAD or a manifest request (Spegel v0.7: 3 s).</summary>

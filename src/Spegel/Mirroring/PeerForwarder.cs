@@ -17,7 +17,8 @@ namespace Spegel.Mirroring;
 /// resuming and digest checks:
 /// <list type="number">
 /// <item>peers come from the lookup cache as they are found (at most the resolve timeout between two);</item>
-/// <item>the request goes to <c>http://&lt;peer ip&gt;:&lt;our registry port&gt;</c> with <c>X-Spegel-Mirrored: true</c>
+/// <item>the request goes to <c>http://&lt;peer ip&gt;:&lt;our registry port&gt;</c> (a new connection tries every IP of the
+/// peer, see <see cref="PeerDialer"/>) with <c>X-Spegel-Mirrored: true</c>
 /// (the peer never forwards again); a peer slow to answer gets a hedge to the next one; a 404 or an error moves on at
 /// once; at most <c>--mirror-resolve-retries</c> peers;</item>
 /// <item>manifests are read whole and checked against their digest before a byte is sent; HEAD passes headers;</item>
@@ -105,7 +106,7 @@ internal sealed partial class PeerForwarder(
             target.StatusCode = (int)response.StatusCode;
             CopyHeaders(response, target);
             target.ContentLength = head ? response.Content.Headers.ContentLength : body.Length;
-            context.Items[RequestLogItems.Source] = $"peer {peer.Addresses[0]}";
+            context.Items[RequestLogItems.Source] = $"peer {PeerDialer.Preferred(peer.Addresses)}";
             if (!head)
             {
                 stats.AddBytes(body.Length);
@@ -183,7 +184,7 @@ internal sealed partial class PeerForwarder(
         target.StatusCode = (int)current.StatusCode;
         CopyHeaders(current, target);
         target.ContentLength = end - start + 1;
-        context.Items[RequestLogItems.Source] = $"peer {peer.Addresses[0]}";
+        context.Items[RequestLogItems.Source] = $"peer {PeerDialer.Preferred(peer.Addresses)}";
 
         bool verify = current.StatusCode == HttpStatusCode.OK;
         using var hash = verify ? IncrementalHash.CreateHash(request.Digest!.Value.Algorithm == "sha512" ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256) : null;
@@ -402,12 +403,13 @@ internal sealed partial class PeerForwarder(
 
     private Task<HttpResponseMessage> SendAsync(HttpContext context, RoutedPeer peer, string? range, CancellationToken cancellationToken)
     {
-        var builder = new UriBuilder("http", peer.Addresses[0].ToString(), options.RegistryPort)
+        var builder = new UriBuilder("http", PeerDialer.Preferred(peer.Addresses).ToString(), options.RegistryPort)
         {
             Path = context.Request.Path.Value,
             Query = context.Request.QueryString.Value,
         };
         var message = new HttpRequestMessage(new HttpMethod(context.Request.Method), builder.Uri) { Version = HttpVersion.Version11 };
+        message.Options.Set(PeerDialer.AddressesKey, peer.Addresses); // a new connection tries every address
         message.Headers.TryAddWithoutValidation(MirroredHeader, "true");
         foreach (string? accept in context.Request.Headers.Accept)
         {
@@ -527,11 +529,11 @@ internal sealed partial class PeerForwarder(
     private void PeerFailed(RoutedPeer peer, DistributionRequest request, string reason)
     {
         stats.PeerFailed();
-        LogPeerFailed(logger, request.Key, peer.Id, peer.Addresses[0].ToString(), reason);
+        LogPeerFailed(logger, request.Key, peer.Id, string.Join(' ', peer.Addresses), reason);
     }
 
-    [LoggerMessage(EventId = 1901, Level = LogLevel.Information, Message = "Peer {PeerId} ({Address}) failed for {Key}: {Reason}")]
-    private static partial void LogPeerFailed(ILogger logger, string key, string peerId, string address, string reason);
+    [LoggerMessage(EventId = 1901, Level = LogLevel.Information, Message = "Peer {PeerId} ({Addresses}) failed for {Key}: {Reason}")]
+    private static partial void LogPeerFailed(ILogger logger, string key, string peerId, string addresses, string reason);
 
     [LoggerMessage(EventId = 1902, Level = LogLevel.Warning, Message = "No peer could continue {Key} at byte {Offset} of {Length}: aborting the response")]
     private static partial void LogAborted(ILogger logger, string key, long offset, long length);

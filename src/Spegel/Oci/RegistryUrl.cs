@@ -1,3 +1,7 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
 namespace Spegel.Oci;
 
 /// <summary>
@@ -14,7 +18,37 @@ internal sealed record RegistryUrl(string Scheme, string Host)
 
     public override string ToString() => IsWildcard ? WildcardHost : $"{Scheme}://{Host}";
 
-    public static bool TryParse(string text, bool allowWildcard, out RegistryUrl? url, out string? error)
+    /// <summary>
+    /// Spegel's rule for an IPv6 host written without brackets (what the chart renders from <c>http://$(NODE_IP):port</c>
+    /// on an IPv6 node): when the host part, up to the first <c>/</c>, has two or more colons and no <c>[</c>, the text
+    /// before its last colon is the address and the rest the port, so <c>http://fd00::5:30020</c> becomes
+    /// <c>http://[fd00::5]:30020</c>. Anything else is returned unchanged.
+    /// </summary>
+    public static string BracketIPv6Host(string text)
+    {
+        int scheme = text.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0)
+        {
+            return text;
+        }
+
+        int start = scheme + 3;
+        int slash = text.IndexOf('/', start);
+        string host = slash < 0 ? text[start..] : text[start..slash];
+        if (host.Count(c => c == ':') < 2 || host.Contains('[', StringComparison.Ordinal))
+        {
+            return text;
+        }
+
+        int lastColon = host.LastIndexOf(':');
+        return $"{text[..start]}[{host[..lastColon]}]{host[lastColon..]}{(slash < 0 ? string.Empty : text[slash..])}";
+    }
+
+    /// <summary>
+    /// Parses one URL. With <paramref name="bracketIPv6Host"/>, an unbracketed IPv6 host is first bracketed by
+    /// <see cref="BracketIPv6Host"/> (mirror targets; errors still quote the text as given).
+    /// </summary>
+    public static bool TryParse(string text, bool allowWildcard, out RegistryUrl? url, out string? error, bool bracketIPv6Host = false)
     {
         url = null;
         if (text is "_default" or "*")
@@ -30,9 +64,14 @@ internal sealed record RegistryUrl(string Scheme, string Host)
             return true;
         }
 
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || !text.Contains("://", StringComparison.Ordinal))
+        string given = text;
+        text = bracketIPv6Host ? BracketIPv6Host(text) : text;
+        bool isUri = Uri.TryCreate(text, UriKind.Absolute, out var uri) && IsValidBracketedHost(text);
+        if (!isUri || uri!.Scheme is not ("http" or "https") || !text.Contains("://", StringComparison.Ordinal))
         {
-            error = $"'{text}': expected an http:// or https:// URL such as https://docker.io";
+            error = !isUri && !ReferenceEquals(text, given)
+                ? $"'{given}': read as an IPv6 address and port ('{text}'), but that is not a URL; write the address in brackets with a port, e.g. http://[fd00::5]:30020"
+                : $"'{given}': expected an http:// or https:// URL such as https://docker.io";
             return false;
         }
 
@@ -62,7 +101,7 @@ internal sealed record RegistryUrl(string Scheme, string Host)
 
         if (problems.Count > 0)
         {
-            error = $"'{text}': {string.Join("; ", problems)}";
+            error = $"'{given}': {string.Join("; ", problems)}";
             return false;
         }
 
@@ -72,8 +111,33 @@ internal sealed record RegistryUrl(string Scheme, string Host)
         return true;
     }
 
+    /// <summary>
+    /// <see cref="Uri"/> lets odd bracketed hosts through (<c>[::1]]:5000</c>, <c>[::]:</c>): a bracketed host must be an
+    /// IPv6 address, optionally followed by <c>:port</c> (1–65535).
+    /// </summary>
+    private static bool IsValidBracketedHost(string text)
+    {
+        int start = text.IndexOf("://", StringComparison.Ordinal) + 3;
+        if (start < 3 || start >= text.Length || text[start] != '[')
+        {
+            return true;
+        }
+
+        int hostEnd = text.IndexOfAny(['/', '?', '#'], start);
+        string host = hostEnd < 0 ? text[start..] : text[start..hostEnd];
+        int close = host.IndexOf(']', StringComparison.Ordinal);
+        if (close < 0 || !IPAddress.TryParse(host[1..close], out var ip) || ip.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return false;
+        }
+
+        string rest = host[(close + 1)..];
+        return rest.Length == 0
+            || (rest[0] == ':' && rest.Length > 1 && rest.Skip(1).All(char.IsAsciiDigit) && int.TryParse(rest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535);
+    }
+
     /// <summary>Parses a list; an empty list is the wildcard when allowed. Reports every bad entry at once.</summary>
-    public static IReadOnlyList<RegistryUrl> ParseList(IReadOnlyList<string> values, bool allowWildcard, List<string> errors)
+    public static IReadOnlyList<RegistryUrl> ParseList(IReadOnlyList<string> values, bool allowWildcard, List<string> errors, bool bracketIPv6Hosts = false)
     {
         if (values.Count == 0 && allowWildcard)
         {
@@ -83,7 +147,7 @@ internal sealed record RegistryUrl(string Scheme, string Host)
         var result = new List<RegistryUrl>();
         foreach (string value in values)
         {
-            if (TryParse(value, allowWildcard, out var url, out string? error))
+            if (TryParse(value, allowWildcard, out var url, out string? error, bracketIPv6Hosts))
             {
                 if (url!.IsWildcard && result.Any(r => r.IsWildcard))
                 {

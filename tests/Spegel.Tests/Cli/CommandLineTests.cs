@@ -112,6 +112,25 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task ConfigurationAcceptsTheChartsUnbracketedIPv6NodeIp()
+    {
+        // The chart's init container on an IPv6 node: --mirror-targets http://$(NODE_IP):30020 http://$(NODE_IP):30021.
+        using var temp = new TempFolder();
+        var (code, _, error) = await RunAsync(
+            null,
+            "configuration", "--containerd-registry-config-path", temp.Combine("certs.d"), "--mirrored-registries", "https://docker.io",
+            "--mirror-targets", "http://fd77:77::5:30020", "http://fd77:77::5:30021", "--basic-auth-dir", temp.Combine("none"));
+        Assert.True(code == 0, error);
+        Assert.Equal(
+            "server = 'https://registry-1.docker.io'\n\n[host.'http://[fd77:77::5]:30020']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '200ms'\n\n[host.'http://[fd77:77::5]:30021']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '200ms'",
+            await File.ReadAllTextAsync(temp.Combine("certs.d", "docker.io", "hosts.toml")));
+
+        var bad = await RunAsync(null, "configuration", "--containerd-registry-config-path", temp.Combine("certs.d"), "--mirror-targets", "http://fd77:77::5");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--mirror-targets (MIRROR_TARGETS): 'http://fd77:77::5': read as an IPv6 address and port", bad.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CleanupWaitKeepsWaitingWhileAPodIsDown()
     {
         int port = FreePort();

@@ -17,6 +17,9 @@ public enum PeerBehaviour
     Corrupt,
     LieAboutRange,
     SlowHeaders,
+
+    /// <summary>Not a registry: dials to the address hang (see <see cref="BlackHole"/>).</summary>
+    BlackHole,
 }
 
 /// <summary>A peer's registry on <c>ip:port</c> serving one blob (with ranges) and manifests, misbehaving on demand.</summary>

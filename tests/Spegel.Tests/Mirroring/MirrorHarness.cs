@@ -11,20 +11,25 @@ using Spegel.Tests.Registry;
 
 namespace Spegel.Tests.Mirroring;
 
+/// <summary>One fake peer's address and behaviour.</summary>
+internal sealed record PeerSetup(IPAddress Address, PeerBehaviour Behaviour, long After = 0);
+
 /// <summary>
-/// Our registry on 127.0.0.1:port with an empty store, and fake peers on 127.0.0.2…, all on the same port (peers are
-/// reached on our own registry port, as in Spegel).
+/// Our registry on 127.0.0.1:port with an empty store, and fake peers on 127.0.0.2… (or addresses of the test's
+/// choosing, ::1 included), all on the same port (peers are reached on our own registry port, as in Spegel).
 /// </summary>
 internal sealed class MirrorHarness : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly List<FakePeer> _peers;
+    private readonly List<BlackHole> _blackHoles;
 
-    private MirrorHarness(WebApplication app, int port, List<FakePeer> peers, StaticRouter router, MirrorStats stats)
+    private MirrorHarness(WebApplication app, int port, List<FakePeer> peers, List<BlackHole> blackHoles, StaticRouter router, MirrorStats stats)
     {
         _app = app;
         Port = port;
         _peers = peers;
+        _blackHoles = blackHoles;
         Router = router;
         Stats = stats;
     }
@@ -47,7 +52,14 @@ internal sealed class MirrorHarness : IAsyncDisposable
 
     public static string ManifestDigest { get; } = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Manifest));
 
-    public static async Task<MirrorHarness> StartAsync(params (PeerBehaviour Behaviour, long After)[] peers)
+    public static Task<MirrorHarness> StartAsync(params (PeerBehaviour Behaviour, long After)[] peers) =>
+        StartAsync([.. peers.Select((p, i) => new PeerSetup(IPAddress.Parse($"127.0.0.{i + 2}"), p.Behaviour, p.After))], routes: null);
+
+    /// <summary>
+    /// Fake peers on the given addresses (a <see cref="PeerBehaviour.BlackHole"/> is a <see cref="BlackHole"/>); the
+    /// router returns <paramref name="routes"/> (each peer's addresses; default: one peer per fake, in order).
+    /// </summary>
+    public static async Task<MirrorHarness> StartAsync(IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null)
     {
         int port = FreePort();
         var content = new Dictionary<string, (byte[], string)>
@@ -57,12 +69,22 @@ internal sealed class MirrorHarness : IAsyncDisposable
             ["1"] = (Manifest, MediaTypes.OciManifest),
         };
         var fakes = new List<FakePeer>();
-        for (int i = 0; i < peers.Length; i++)
+        var blackHoles = new List<BlackHole>();
+        foreach (var peer in peers)
         {
-            fakes.Add(await FakePeer.StartAsync(IPAddress.Parse($"127.0.0.{i + 2}"), port, content, peers[i].Behaviour, peers[i].After));
+            if (peer.Behaviour == PeerBehaviour.BlackHole)
+            {
+                blackHoles.Add(BlackHole.Start(peer.Address, port));
+            }
+            else
+            {
+                fakes.Add(await FakePeer.StartAsync(peer.Address, port, content, peer.Behaviour, peer.After));
+            }
         }
 
-        var router = new StaticRouter([.. fakes.Select(f => f.Address)]);
+        var router = routes is null
+            ? new StaticRouter([.. fakes.Select(f => f.Address)])
+            : new StaticRouter([.. routes.Select(r => (IReadOnlyList<IPAddress>)r)]);
         var stats = new MirrorStats();
         var options = new MirrorOptions
         {
@@ -74,12 +96,13 @@ internal sealed class MirrorHarness : IAsyncDisposable
             HedgeDelay = TimeSpan.FromMilliseconds(200),
             HeaderTimeout = TimeSpan.FromSeconds(3),
         };
+        options = tune?.Invoke(options) ?? options;
         var forwarder = new PeerForwarder(new LookupCache(router, options), PeerHttp.Create(options.ConnectTimeout), options, stats, NullLogger<PeerForwarder>.Instance);
         var settings = RegistryServer.Settings("--registry-addr", $"127.0.0.1:{port}", "--bootstrap-kind", "static", "--log-level", "ERROR");
         var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), BasicAuth.None, ContentPolicy.AllowAll, forwarder, stats);
         var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
-        return new MirrorHarness(app, port, fakes, router, stats);
+        return new MirrorHarness(app, port, fakes, blackHoles, router, stats);
     }
 
     public async ValueTask DisposeAsync()
@@ -89,6 +112,11 @@ internal sealed class MirrorHarness : IAsyncDisposable
         foreach (var peer in _peers)
         {
             await peer.DisposeAsync();
+        }
+
+        foreach (var blackHole in _blackHoles)
+        {
+            blackHole.Dispose();
         }
     }
 

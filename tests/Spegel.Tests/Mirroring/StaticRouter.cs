@@ -4,9 +4,14 @@ using Spegel.Routing;
 
 namespace Spegel.Tests.Mirroring;
 
-/// <summary>An in-memory router: every key is held by the given peers, found after an optional delay.</summary>
-internal sealed class StaticRouter(params IPAddress[] peers) : IRouter
+/// <summary>An in-memory router: every key is held by the given peers (each with its addresses), found after an optional delay.</summary>
+internal sealed class StaticRouter(IReadOnlyList<IReadOnlyList<IPAddress>> peers) : IRouter
 {
+    public StaticRouter(params IPAddress[] peers)
+        : this(peers.Select(p => (IReadOnlyList<IPAddress>)[p]).ToList())
+    {
+    }
+
     public int Lookups;
 
     public TimeSpan Delay { get; set; }
@@ -29,7 +34,7 @@ internal sealed class StaticRouter(params IPAddress[] peers) : IRouter
                 await Task.Delay(Delay, cancellationToken);
             }
 
-            yield return new RoutedPeer(peer.ToString(), [peer]);
+            yield return new RoutedPeer(string.Join(',', peer), peer);
         }
     }
 }
