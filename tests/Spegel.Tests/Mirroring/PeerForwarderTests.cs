@@ -59,12 +59,10 @@ public sealed class PeerForwarderTests
     {
         await using var harness = await MirrorHarness.StartAsync((behaviour, 1_000_000), (PeerBehaviour.Good, 0));
         using var http = harness.Client();
-        var clock = Stopwatch.StartNew();
         byte[] body = await http.GetByteArrayAsync(BlobPath);
         Assert.Equal(MirrorHarness.Blob, body);
         Assert.Equal(1, harness.Stats.Resumes);
         Assert.Contains(harness.Peers[1].RangesAsked, r => r is not null && r.StartsWith("bytes=", StringComparison.Ordinal) && !r.StartsWith("bytes=0-", StringComparison.Ordinal));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
 
     [Fact]
