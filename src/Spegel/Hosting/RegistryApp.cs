@@ -59,7 +59,7 @@ internal static partial class RegistryApp
         await router.StartAsync(cancellationToken).ConfigureAwait(false);
         LogRouter(log, router.Host.Id.ToString(), string.Join(", ", router.Host.BoundEndPoints), settings.BootstrapKind.ToString().ToLowerInvariant());
         WebApplication? idServer = settings.HttpBootstrapAddr is { } idAddress
-            ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.LogLevel, cancellationToken).ConfigureAwait(false)
+            ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.HttpBootstrapIdShape, settings.LogLevel, cancellationToken).ConfigureAwait(false)
             : null;
 
         var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
