@@ -29,10 +29,20 @@ internal sealed class BlobContentTypes
             return known;
         }
 
-        byte[] head = await ReadAsync(blob, (int)Math.Min(ProbeBytes, blob.Size), cancellationToken).ConfigureAwait(false);
-        string type = StartsWithObject(head)
-            ? MediaTypes.Fingerprint(head.Length == blob.Size ? head : await blob.ReadAllAsync(MediaTypes.MaxManifestBytes, cancellationToken).ConfigureAwait(false)) ?? MediaTypes.OctetStream
-            : MediaTypes.OctetStream;
+        string type;
+        try
+        {
+            byte[] head = await ReadAsync(blob, (int)Math.Min(ProbeBytes, blob.Size), cancellationToken).ConfigureAwait(false);
+            type = StartsWithObject(head)
+                ? MediaTypes.Fingerprint(head.Length == blob.Size ? head : await blob.ReadAllAsync(MediaTypes.MaxManifestBytes, cancellationToken).ConfigureAwait(false)) ?? MediaTypes.OctetStream
+                : MediaTypes.OctetStream;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or Grpc.Core.RpcException && !cancellationToken.IsCancellationRequested)
+        {
+            // Not remembered: the blob's bytes could not be read now; sending them will meet the same failure.
+            return MediaTypes.OctetStream;
+        }
+
         if (_known.Count >= MaxRemembered)
         {
             _known.Clear();
