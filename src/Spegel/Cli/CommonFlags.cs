@@ -21,6 +21,6 @@ internal static class CommonFlags
         "--mirrored-registries", "MIRRORED_REGISTRIES", description, [], string.Empty, FlagShape.List, FlagParsers.Strings);
 
     public static Flag<string> BasicAuthDir() => new(
-        "--basic-auth-dir", "BASIC_AUTH_DIR", "Folder with the files username and password for Basic auth between containerd and the mirror (both missing: no auth).",
+        "--basic-auth-dir", "BASIC_AUTH_DIR", "Folder with the files username and password for Basic auth between containerd and the mirror, used byte for byte as Spegel does (either alone works; both missing or empty: no auth).",
         DefaultBasicAuthDir, DefaultBasicAuthDir, FlagShape.Single, FlagParsers.String);
 }

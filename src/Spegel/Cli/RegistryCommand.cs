@@ -29,8 +29,9 @@ internal sealed class RegistryCommand
     private readonly Flag<bool> _debugWeb = new("--debug-web-enabled", "DEBUG_WEB_ENABLED", "Serve the debug web UI on the metrics address.", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<BootstrapKind?> _bootstrapKind = new("--bootstrap-kind", "BOOTSTRAP_KIND", "How to find the first peers: dns, http or static (required).", null, string.Empty, FlagShape.Single, FlagParsers.Enum<BootstrapKind?>(("dns", BootstrapKind.Dns), ("http", BootstrapKind.Http), ("static", BootstrapKind.Static)));
     private readonly Flag<string> _dnsDomain = new("--dns-bootstrap-domain", "DNS_BOOTSTRAP_DOMAIN", "Domain resolved to the peers' IPs (dns bootstrap).", string.Empty, string.Empty, FlagShape.Single, FlagParsers.String);
-    private readonly Flag<ListenAddress?> _httpAddr = new("--http-bootstrap-addr", "HTTP_BOOTSTRAP_ADDR", "Address to serve GET /id on (http bootstrap); empty: do not serve.", null, string.Empty, FlagShape.Single, FlagParsers.OptionalAddress);
-    private readonly Flag<Uri?> _httpUrl = new("--http-bootstrap-url", "HTTP_BOOTSTRAP_URL", "URL of a peer's /id (http bootstrap).", null, string.Empty, FlagShape.Single, FlagParsers.Url, "--http-bootstrap-peer");
+    private readonly Flag<ListenAddress?> _httpAddr = new("--http-bootstrap-addr", "HTTP_BOOTSTRAP_ADDR", "Address to serve GET /id on (http bootstrap; also /v0.7/id, always one object, and /main/id, always a list); empty: do not serve.", null, string.Empty, FlagShape.Single, FlagParsers.OptionalAddress);
+    private readonly Flag<Uri?> _httpUrl = new("--http-bootstrap-url", "HTTP_BOOTSTRAP_URL", "Full URL of a peer's bootstrap document, fetched as-is, e.g. http://10.0.0.5:5002/id (Spegel main's flag; this node's /id then answers a JSON list).", null, string.Empty, FlagShape.Single, FlagParsers.Url);
+    private readonly Flag<string> _httpPeer = new("--http-bootstrap-peer", "HTTP_BOOTSTRAP_PEER", "Base URL of a peer's bootstrap server; /id is appended, e.g. http://10.0.0.5:5002 (Spegel v0.7.x's flag; this node's /id then answers one JSON object).", string.Empty, string.Empty, FlagShape.Single, FlagParsers.String);
     private readonly Flag<string> _httpCertDir = new("--http-bootstrap-cert-dir", "HTTP_BOOTSTRAP_CERT_DIR", "Folder with ca.crt and optionally tls.crt/tls.key for the http bootstrap.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<IReadOnlyList<string>> _staticPeers = new("--static-bootstrap-peers", "STATIC_BOOTSTRAP_PEERS", "Peers as full multiaddrs /ip4/…/tcp/5001/p2p/<id> (static bootstrap).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
@@ -48,7 +49,7 @@ internal sealed class RegistryCommand
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
         _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _connectTimeout, _minDataRate, _rateGrace, _hedgeDelay, _resolveLatestTag, _debugWeb,
-        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpPeer, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
     ];
 
     public Command Build()
@@ -75,6 +76,23 @@ internal sealed class RegistryCommand
         var kind = _bootstrapKind.Resolve(parseResult, errors);
         string dnsDomain = _dnsDomain.Resolve(parseResult, errors);
         var httpUrl = _httpUrl.Resolve(parseResult, errors);
+        string httpPeer = _httpPeer.Resolve(parseResult, errors);
+        if (httpPeer.Length > 0)
+        {
+            if (httpUrl is not null)
+            {
+                errors.Add("--http-bootstrap-url (HTTP_BOOTSTRAP_URL) and --http-bootstrap-peer (HTTP_BOOTSTRAP_PEER) are the same setting in two Spegel generations: set one (the full URL of /id, or the base URL /id is appended to)");
+            }
+            else
+            {
+                httpUrl = Routing.Bootstrap.HttpBootstrapper.PeerUrl(httpPeer);
+                if (httpUrl is null)
+                {
+                    errors.Add($"--http-bootstrap-peer (HTTP_BOOTSTRAP_PEER): '{httpPeer}' + \"/id\" is not an absolute http:// or https:// URL, e.g. http://10.0.0.5:5002");
+                }
+            }
+        }
+
         var staticPeers = _staticPeers.Resolve(parseResult, errors);
         switch (kind)
         {
@@ -84,8 +102,8 @@ internal sealed class RegistryCommand
             case BootstrapKind.Dns when dnsDomain.Length == 0:
                 errors.Add("--bootstrap-kind=dns needs --dns-bootstrap-domain (DNS_BOOTSTRAP_DOMAIN), e.g. spegel-bootstrap.spegel.svc.cluster.local.");
                 break;
-            case BootstrapKind.Http when httpUrl is null:
-                errors.Add("--bootstrap-kind=http needs --http-bootstrap-url (HTTP_BOOTSTRAP_URL), e.g. http://10.0.0.5:5002/id");
+            case BootstrapKind.Http when httpUrl is null && httpPeer.Length == 0:
+                errors.Add("--bootstrap-kind=http needs --http-bootstrap-url (HTTP_BOOTSTRAP_URL), e.g. http://10.0.0.5:5002/id, or Spegel v0.7's --http-bootstrap-peer (HTTP_BOOTSTRAP_PEER), e.g. http://10.0.0.5:5002");
                 break;
         }
 
@@ -117,6 +135,7 @@ internal sealed class RegistryCommand
             DnsBootstrapDomain = dnsDomain,
             HttpBootstrapAddr = _httpAddr.Resolve(parseResult, errors),
             HttpBootstrapUrl = httpUrl,
+            HttpBootstrapIdShape = httpPeer.Length > 0 ? Routing.Bootstrap.IdShape.Object : Routing.Bootstrap.IdShape.List,
             HttpBootstrapCertDir = _httpCertDir.Resolve(parseResult, errors),
             StaticBootstrapPeers = staticAddresses,
             BasicAuthDir = _basicAuthDir.Resolve(parseResult, errors),

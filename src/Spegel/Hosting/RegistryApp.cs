@@ -83,7 +83,7 @@ internal static partial class RegistryApp
         try
         {
             idServer = settings.HttpBootstrapAddr is { } idAddress
-                ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.LogLevel, cancellationToken).ConfigureAwait(false)
+                ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.HttpBootstrapIdShape, settings.LogLevel, cancellationToken).ConfigureAwait(false)
                 : null;
 
             var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());

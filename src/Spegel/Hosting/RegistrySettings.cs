@@ -60,7 +60,11 @@ internal sealed record RegistrySettings
 
     public required ListenAddress? HttpBootstrapAddr { get; init; }
 
+    /// <summary>What the http bootstrap fetches: <c>--http-bootstrap-url</c> as given, or <c>--http-bootstrap-peer</c> + <c>/id</c>.</summary>
     public required Uri? HttpBootstrapUrl { get; init; }
+
+    /// <summary>The shape our <c>GET /id</c> answers in: one object when configured like Spegel v0.7 (<c>--http-bootstrap-peer</c>), else a list.</summary>
+    public Routing.Bootstrap.IdShape HttpBootstrapIdShape { get; init; } = Routing.Bootstrap.IdShape.List;
 
     public required string HttpBootstrapCertDir { get; init; }
 

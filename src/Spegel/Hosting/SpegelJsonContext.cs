@@ -7,7 +7,7 @@ namespace Spegel.Hosting;
 /// Source-generated JSON metadata for every type the product serializes with <see cref="System.Text.Json.JsonSerializer"/>,
 /// so the published binary can be trimmed (no reflection-based serialization).
 /// </summary>
-[JsonSerializable(typeof(List<BootstrapPeerInfo>))]
+[JsonSerializable(typeof(BootstrapPeerInfo))]
 [JsonSerializable(typeof(BootstrapPeerInfo[]))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 internal sealed partial class SpegelJsonContext : JsonSerializerContext;

@@ -2,13 +2,17 @@ using System.Globalization;
 using System.Text;
 using Tomlyn;
 using Tomlyn.Model;
+using Tomlyn.Parsing;
+using Tomlyn.Syntax;
 
 namespace Spegel.MirrorConfig;
 
 /// <summary>
 /// Extracts the <c>[host.'…']</c> tables of an existing <c>hosts.toml</c> so they can follow ours
-/// (<c>--prepend-existing</c>). Tables keep their order in the file; their keys are written sorted, strings
-/// single-quoted where possible: the same output Spegel produces by re-marshalling with go-toml.
+/// (<c>--prepend-existing</c>), as Spegel does (<c>pkg/oci/containerd/mirror.go</c>, <c>existingHosts</c>): the
+/// hosts with an explicit <c>[host.X]</c> header, in the order of those headers (a <c>[host.X.header]</c> written
+/// before <c>[host.X]</c> does not move X up; a host defined only through sub-tables or dotted keys is dropped); each
+/// re-marshalled whole, keys sorted and strings single-quoted where possible, as go-toml writes them.
 /// </summary>
 internal static class ExistingHosts
 {
@@ -32,9 +36,9 @@ internal static class ExistingHosts
         }
 
         var parts = new List<string>();
-        foreach (var (name, value) in hosts)
+        foreach (string name in ExplicitHostHeaders(toml))
         {
-            if (value is not TomlTable table)
+            if (!hosts.TryGetValue(name, out object? value) || value is not TomlTable table)
             {
                 continue;
             }
@@ -46,6 +50,28 @@ internal static class ExistingHosts
 
         return string.Join("\n", parts).Trim();
     }
+
+    /// <summary>The X of every <c>[host.X]</c> table header (not <c>[[…]]</c>, not deeper keys), in file order.</summary>
+    private static List<string> ExplicitHostHeaders(string toml)
+    {
+        var names = new List<string>();
+        foreach (var table in SyntaxParser.Parse(toml, validate: false).Tables)
+        {
+            if (table is TableSyntax { Name: { DotKeys.ChildrenCount: 1 } key } && KeyText(key.Key) == "host" && KeyText(key.DotKeys.GetChild(0)?.Key) is { } host && !names.Contains(host))
+            {
+                names.Add(host);
+            }
+        }
+
+        return names;
+    }
+
+    private static string? KeyText(BareKeyOrStringValueSyntax? key) => key switch
+    {
+        BareKeySyntax bare => bare.Key?.Text,
+        StringValueSyntax quoted => quoted.Value,
+        _ => null,
+    };
 
     private static void WriteTable(StringBuilder sb, string header, TomlTable table)
     {

@@ -39,8 +39,4 @@ internal static class HostsToml
 
     /// <summary>The folder a registry's hosts.toml goes in: its host[:port], or <c>_default</c>.</summary>
     public static string FolderName(RegistryUrl registry) => registry.Host;
-
-    /// <summary>The Authorization header value for Basic auth.</summary>
-    public static string BasicAuthorization(string username, string password) =>
-        "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{username}:{password}"));
 }

@@ -4,9 +4,10 @@ using Spegel.Store;
 namespace Spegel.Oci;
 
 /// <summary>
-/// What may be advertised and mirrored (SPEC §2.2, §3.1, §4): only content of the mirrored registries (all when the
-/// list is empty or a wildcard), never what a registry filter matches (<c>registry/repository[:tag]</c>), and no
-/// <c>latest</c> tags when <c>--resolve-latest-tag=false</c>. The one place these rules live.
+/// What may be advertised, mirrored and answered (SPEC §2.2, §3.1, §4): only content of the mirrored registries (all
+/// when the list is empty or a wildcard), never what a registry filter matches (<c>registry/repository[:tag]</c>,
+/// not even from the local store: <see cref="IsFiltered"/>), and no <c>latest</c> tags from peers when
+/// <c>--resolve-latest-tag=false</c>. The one place these rules live.
 /// </summary>
 internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistries, IReadOnlyList<Regex> filters, bool resolveLatestTag)
 {
@@ -40,23 +41,7 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
             return false;
         }
 
-        string text = tag is null ? $"{registry}/{repository}" : $"{registry}/{repository}:{tag}";
-        foreach (var filter in filters)
-        {
-            try
-            {
-                if (filter.IsMatch(text))
-                {
-                    return false;
-                }
-            }
-            catch (RegexMatchTimeoutException)
-            {
-                return false;
-            }
-        }
-
-        return true;
+        return !MatchesFilter(registry, repository, tag);
     }
 
     /// <summary>
@@ -87,7 +72,45 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
         return !anySource && _registries is null && filters.Count == 0;
     }
 
-    /// <summary>A request: by tag, <c>ns/name:tag</c>; by digest, <c>ns/name</c> (when ns is known).</summary>
-    public bool Allows(DistributionRequest request) =>
-        request.Registry is null ? filters.Count == 0 || Allows("", request.Name, request.Tag) : Allows(request.Registry, request.Name, request.Tag);
+    /// <summary>
+    /// Whether a request is filtered out, as Spegel's registry does before it looks at the local store (Spegel
+    /// ≥ v0.4, <c>pkg/registry/registry.go</c>): the registry (<c>ns</c>) is not a mirrored one, or a registry filter
+    /// matches <c>ns/name:tag</c> (by tag) or <c>ns/name</c> (by digest). A filtered reference is answered 404 even
+    /// when this node holds it, so containerd goes to the upstream (e.g. <c>:latest$</c> always resolves there).
+    /// A digest request without <c>ns</c> (Spegel answers those 404) is judged with an empty registry, as Spegel's
+    /// filters would: any mirrored-registries list, or a filter matching <c>/name</c>, excludes it.
+    /// </summary>
+    public bool IsFiltered(DistributionRequest request)
+    {
+        string registry = request.Registry ?? string.Empty;
+        return !AllowsRegistry(registry) || MatchesFilter(registry, request.Name, request.Tag);
+    }
+
+    /// <summary>
+    /// Whether a local miss may be looked up on peers: not filtered, and not a <c>latest</c> tag when
+    /// <c>--resolve-latest-tag=false</c> (Spegel v0.3's flag only ever stopped mirroring, never local answers).
+    /// </summary>
+    public bool AllowsMirroring(DistributionRequest request) =>
+        !IsFiltered(request) && !(request.Tag == "latest" && !resolveLatestTag);
+
+    private bool MatchesFilter(string registry, string repository, string? tag)
+    {
+        string text = tag is null ? $"{registry}/{repository}" : $"{registry}/{repository}:{tag}";
+        foreach (var filter in filters)
+        {
+            try
+            {
+                if (filter.IsMatch(text))
+                {
+                    return true;
+                }
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -16,6 +16,8 @@ namespace Spegel.Registry;
 /// <item>anything but GET/HEAD under <c>/v2/</c> is 405 (we never write);</item>
 /// <item>Basic auth, when configured;</item>
 /// <item>the raw request target is decoded once and parsed strictly (name, tag, digest, <c>ns</c>);</item>
+/// <item>a reference the registry filters or mirrored registries exclude is 404 before anything else, as in
+/// Spegel, so containerd asks the upstream (<see cref="ContentPolicy.IsFiltered"/>);</item>
 /// <item>manifests and blobs are served from the local store;</item>
 /// <item>a miss is mirrored from peers (<see cref="PeerForwarder"/>) unless the request came from a peer
 /// (<c>X-Spegel-Mirrored: true</c>: loop prevention) or the policy excludes it; otherwise 404 at once.</item>
@@ -31,14 +33,14 @@ internal sealed partial class RegistryHandler(
     ILogger<RegistryHandler> logger)
 {
     private const int MaxHeaderBytes = 16 * 1024;
+    private readonly BlobContentTypes _blobTypes = new();
 
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
         var response = context.Response;
         string target = RawTarget(context);
-        int queryStart = target.IndexOf('?', StringComparison.Ordinal);
-        string rawPath = queryStart < 0 ? target : target[..queryStart];
+        string rawPath = PathOf(target);
 
         if (rawPath is "/healthz" or "/readyz")
         {
@@ -115,6 +117,13 @@ internal sealed partial class RegistryHandler(
         }
 
         context.Items[RequestLogItems.Handler] = distribution.Kind == DistributionKind.Manifest ? "manifest" : "blob";
+        if (policy.IsFiltered(distribution))
+        {
+            context.Items[RequestLogItems.Source] = "filtered";
+            await NotFoundResponseAsync(context, distribution, "is excluded by --registry-filters or --mirrored-registries").ConfigureAwait(false);
+            return;
+        }
+
         if (distribution.Kind == DistributionKind.Manifest)
         {
             await ServeManifestAsync(context, distribution).ConfigureAwait(false);
@@ -171,6 +180,7 @@ internal sealed partial class RegistryHandler(
         response.ContentType = MediaTypes.Sniff(manifest) ?? (string.IsNullOrEmpty(descriptorType) ? MediaTypes.OctetStream : descriptorType);
         response.ContentLength = manifest.Length;
         response.Headers["Docker-Content-Digest"] = digest.ToString();
+        SetNamespace(response, distribution);
         if (!HttpMethods.IsHead(context.Request.Method))
         {
             await response.Body.WriteAsync(manifest, cancellationToken).ConfigureAwait(false);
@@ -187,11 +197,15 @@ internal sealed partial class RegistryHandler(
             return;
         }
 
-        await WriteBlobAsync(context, blob, "local").ConfigureAwait(false);
+        await WriteBlobAsync(context, distribution, blob, "local").ConfigureAwait(false);
     }
 
-    /// <summary>Answers with <paramref name="blob"/> (or the requested range of it), streamed.</summary>
-    private async Task WriteBlobAsync(HttpContext context, BlobReader blob, string source)
+    /// <summary>
+    /// Answers with <paramref name="blob"/> (or the requested range of it), streamed. As in Spegel, a whole local
+    /// blob's <c>Content-Type</c> is its fingerprinted media type and a range is <c>application/octet-stream</c>; a
+    /// download still in progress is always octet-stream (its bytes are not all there to look at).
+    /// </summary>
+    private async Task WriteBlobAsync(HttpContext context, DistributionRequest distribution, BlobReader blob, string source)
     {
         var cancellationToken = context.RequestAborted;
         var digest = blob.Digest;
@@ -220,8 +234,11 @@ internal sealed partial class RegistryHandler(
         }
 
         context.Items[RequestLogItems.Source] = source;
-        response.ContentType = MediaTypes.OctetStream;
+        response.ContentType = range.Outcome == RangeOutcome.Whole && source == "local"
+            ? await _blobTypes.GetAsync(blob, cancellationToken).ConfigureAwait(false)
+            : MediaTypes.OctetStream;
         response.ContentLength = range.Length;
+        SetNamespace(response, distribution);
         if (HttpMethods.IsHead(context.Request.Method) || range.Length == 0)
         {
             return;
@@ -259,12 +276,12 @@ internal sealed partial class RegistryHandler(
             {
                 context.Response.Headers[PeerForwarder.InProgressHeader] = "true";
                 Telemetry.SpegelMetrics.InProgressServed.Inc();
-                await WriteBlobAsync(context, inProgress, "in-progress").ConfigureAwait(false);
+                await WriteBlobAsync(context, distribution, inProgress, "in-progress").ConfigureAwait(false);
                 return;
             }
         }
 
-        if (!fromPeer && forwarder is not null && policy.Allows(distribution) && await forwarder.TryServeAsync(context, distribution).ConfigureAwait(false))
+        if (!fromPeer && forwarder is not null && policy.AllowsMirroring(distribution) && await forwarder.TryServeAsync(context, distribution).ConfigureAwait(false))
         {
             return;
         }
@@ -275,14 +292,32 @@ internal sealed partial class RegistryHandler(
         }
 
         context.Items[RequestLogItems.Source] = "miss";
-        await NotFoundResponseAsync(context, distribution).ConfigureAwait(false);
+        await NotFoundResponseAsync(context, distribution, "is not on this node").ConfigureAwait(false);
     }
 
-    private static Task NotFoundResponseAsync(HttpContext context, DistributionRequest distribution)
+    private static Task NotFoundResponseAsync(HttpContext context, DistributionRequest distribution, string why)
     {
         return distribution.Kind == DistributionKind.Manifest
-            ? OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.ManifestUnknown, $"manifest {distribution.Key} is not on this node")
-            : OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.BlobUnknown, $"blob {distribution.Key} is not on this node");
+            ? OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.ManifestUnknown, $"manifest {distribution.Key} {why}")
+            : OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.BlobUnknown, $"blob {distribution.Key} {why}");
+    }
+
+    /// <summary><c>OCI-Namespace: &lt;ns&gt;</c> on local answers, as Spegel sends it (not on answers relayed from peers).</summary>
+    private static void SetNamespace(HttpResponse response, DistributionRequest distribution)
+    {
+        if (distribution.Registry is { } registry)
+        {
+            response.Headers["OCI-Namespace"] = registry;
+        }
+    }
+
+    /// <summary>The path of the request target as sent, without the query.</summary>
+    public static string RawPath(HttpContext context) => PathOf(RawTarget(context));
+
+    private static string PathOf(string target)
+    {
+        int queryStart = target.IndexOf('?', StringComparison.Ordinal);
+        return queryStart < 0 ? target : target[..queryStart];
     }
 
     /// <summary>The request target as sent (Kestrel's <c>Path</c> is decoded and dot-segment normalised).</summary>

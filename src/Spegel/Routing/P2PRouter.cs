@@ -11,7 +11,11 @@ namespace Spegel.Routing;
 /// <summary>
 /// The router over our libp2p DHT (<c>/spegel/kad/1.0.0</c>). Keys are Spegel's strings; on the wire they are the
 /// multihash of their CIDv1. A provider's registry is reached on its IP and our registry port, as in Spegel.
-/// Bootstrap retries with backoff (50 ms → 10 s) until a peer answers, and again every 30 minutes.
+/// Bootstrap retries with backoff (50 ms → 10 s) until a peer is in the routing table, and again every 30 minutes,
+/// as Spegel's router loop does (<c>pkg/routing/libp2p/libp2p.go</c>). A bootstrap source that lists nobody but this
+/// node is not a success: the node keeps asking (at most every 10 s), so a node that started first finds the others
+/// as they come up even when it is not among the addresses they dial. Unlike Spegel, such a node is Ready meanwhile
+/// (a single-node cluster serves its own content; SPEC §4).
 /// </summary>
 internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 {
@@ -38,9 +42,9 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
     public Dht Dht { get; }
 
-    /// <summary>A peer in the routing table, or nobody but us to bootstrap from (a single-node cluster).</summary>
     public string Id => Host.Id.ToString();
 
+    /// <summary>A peer in the routing table, or nobody but us to bootstrap from (a single-node cluster).</summary>
     public bool Ready => Dht.HasPeers || _alone;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -93,7 +97,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         return result;
     }
 
-    /// <summary>One bootstrap round; true when a peer is in the routing table afterwards (or we are alone).</summary>
+    /// <summary>One bootstrap round; true when a peer is in the routing table afterwards.</summary>
     internal async Task<bool> BootstrapOnceAsync(CancellationToken cancellationToken)
     {
         var found = await _bootstrapper.GetAsync(cancellationToken).ConfigureAwait(false);
@@ -121,9 +125,13 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
         if (targets.Count == 0)
         {
-            _alone = true;
-            LogAlone(_logger);
-            return true;
+            if (!_alone)
+            {
+                _alone = true;
+                LogAlone(_logger);
+            }
+
+            return Dht.HasPeers;
         }
 
         _alone = false;
@@ -138,7 +146,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         var lastSuccess = DateTimeOffset.MinValue;
         while (!cancellationToken.IsCancellationRequested)
         {
-            bool needed = !Ready || _time.GetUtcNow() - lastSuccess >= Rebootstrap;
+            bool needed = !Dht.HasPeers || _time.GetUtcNow() - lastSuccess >= Rebootstrap;
             if (needed)
             {
                 bool ok;
@@ -203,6 +211,6 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
     [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Bootstrap failed, retrying with backoff: {Reason}")]
     private static partial void LogBootstrapFailed(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 1403, Level = LogLevel.Information, Message = "Bootstrap found no peer but ourselves: running as a single-node cluster")]
+    [LoggerMessage(EventId = 1403, Level = LogLevel.Information, Message = "Bootstrap found no peer but ourselves: running as a single-node cluster, and asking again with backoff (at most every 10 s) until a peer appears")]
     private static partial void LogAlone(ILogger logger);
 }

@@ -34,6 +34,8 @@ internal static class MetricsServer
         });
         if (settings.DebugWebEnabled)
         {
+            app.Use(MeasureAsync);
+
             // Routing treats /debug/web and /debug/web/ alike; the page's relative links need the slash.
             app.Use((context, next) =>
             {
@@ -64,5 +66,30 @@ internal static class MetricsServer
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;
+    }
+
+    /// <summary>The debug web UI's requests in the <c>http_*</c> metrics, as Spegel measures its debug web routes.</summary>
+    private static async Task MeasureAsync(HttpContext context, RequestDelegate next)
+    {
+        string? label = HttpHandlerLabel.ForMetrics(context.Request.Method, context.Request.Path.Value ?? string.Empty);
+        if (label is null)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        var inflight = SpegelMetrics.HttpRequestsInflight.WithLabels(label);
+        inflight.Inc();
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            inflight.Dec();
+            long bytes = HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0;
+            SpegelMetrics.ObserveHttp(label, context.Request.Method, context.Response.StatusCode, Stopwatch.GetElapsedTime(start), bytes);
+        }
     }
 }

@@ -34,6 +34,14 @@ internal static class SpegelMetrics
 
     public static readonly Gauge HttpRequestsInflight = Metrics.CreateGauge("http_requests_inflight", "The number of inflight requests being handled at the same time.", "handler");
 
+    /// <summary>One finished request; <paramref name="handler"/> is one of <see cref="HttpHandlerLabel"/>'s values, the method GET or HEAD.</summary>
+    public static void ObserveHttp(string handler, string method, int status, TimeSpan elapsed, long bytes)
+    {
+        string code = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        HttpRequestDuration.WithLabels(handler, method, code).Observe(elapsed.TotalSeconds);
+        HttpResponseSize.WithLabels(handler, method, code).Observe(bytes);
+    }
+
     public static readonly Counter PeerBytesServed = Metrics.CreateCounter("spegel_peer_bytes_served_total", "Bytes this node served to peers (requests with X-Spegel-Mirrored).");
 
     public static readonly Counter PeerBytesFetched = Metrics.CreateCounter("spegel_peer_bytes_fetched_total", "Bytes this node fetched from peers for its containerd.");

@@ -70,7 +70,10 @@ public sealed class HostsTomlTests
             [host.'http://127.0.0.1:5000'.header]
             Authorization = 'Basic aGVsbG86d29ybGQ='
             """;
-        string authorization = HostsToml.BasicAuthorization("hello", "world");
+        using var secret = new TempFolder();
+        secret.Write("username", "hello");
+        secret.Write("password", "world");
+        string authorization = Spegel.Registry.BasicAuth.Load(secret.Path).HeaderValue!;
         Assert.Equal("Basic aGVsbG86d29ybGQ=", authorization);
         Assert.Equal(expected, HostsToml.Render(Url("https://ghcr.io"), [Url("http://127.0.0.1:5000")], true, authorization));
     }

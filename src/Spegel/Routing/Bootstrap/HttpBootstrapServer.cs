@@ -9,10 +9,27 @@ using Spegel.Libp2p.Transport;
 
 namespace Spegel.Routing.Bootstrap;
 
-/// <summary>Serves <c>GET /id</c> → <c>[{"ID":…,"Addrs":[…]}]</c> for peers that bootstrap over HTTP.</summary>
+/// <summary>The JSON shape of a <c>GET /id</c> answer.</summary>
+internal enum IdShape
+{
+    /// <summary><c>[{"ID":…,"Addrs":[…]}]</c>: what Spegel main serves and reads.</summary>
+    List,
+
+    /// <summary><c>{"ID":…,"Addrs":[…]}</c>: what Spegel v0.7.x serves and reads.</summary>
+    Object,
+}
+
+/// <summary>
+/// Serves this node's peer ID and addresses for peers that bootstrap over HTTP. Both Spegel generations fetch
+/// <c>/id</c> with the same Go client (nothing in the request tells them apart) but decode different shapes, so
+/// <c>/id</c> answers the shape of the generation this node is configured like: one object with
+/// <c>--http-bootstrap-peer</c> (v0.7.x's flag), else a list (main). Two fixed paths serve a mixed cluster whatever
+/// the configuration: <c>/v0.7/id</c> always the object (for v0.7 nodes, <c>--http-bootstrap-peer=http://host:port/v0.7</c>)
+/// and <c>/main/id</c> always the list (for main nodes, <c>--http-bootstrap-url=http://host:port/main/id</c>).
+/// </summary>
 internal static class HttpBootstrapServer
 {
-    public static async Task<WebApplication> StartAsync(ListenAddress address, Libp2pHost host, LogLevel level, CancellationToken cancellationToken)
+    public static async Task<WebApplication> StartAsync(ListenAddress address, Libp2pHost host, IdShape shape, LogLevel level, CancellationToken cancellationToken)
     {
         var builder = SpegelWebHost.CreateBuilder(level);
         builder.WebHost.ConfigureKestrel(k =>
@@ -27,10 +44,21 @@ internal static class HttpBootstrapServer
             }
         });
         var app = builder.Build();
-        app.MapGet("/id", () => Results.Text(
-            JsonSerializer.Serialize(new[] { new BootstrapPeerInfo(host.Id.ToString(), host.Addresses.Select(a => a.ToString()).ToList()) }, SpegelJsonContext.Default.BootstrapPeerInfoArray),
-            "application/json"));
+        app.MapGet("/id", () => Answer(host, shape));
+        app.MapGet("/v0.7/id", () => Answer(host, IdShape.Object));
+        app.MapGet("/main/id", () => Answer(host, IdShape.List));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;
     }
+
+    /// <summary>The document in the given shape (addresses read at each request: they may change).</summary>
+    public static string Render(Libp2pHost host, IdShape shape)
+    {
+        var self = new BootstrapPeerInfo(host.Id.ToString(), host.Addresses.Select(a => a.ToString()).ToList());
+        return shape == IdShape.Object
+            ? JsonSerializer.Serialize(self, SpegelJsonContext.Default.BootstrapPeerInfo)
+            : JsonSerializer.Serialize([self], SpegelJsonContext.Default.BootstrapPeerInfoArray);
+    }
+
+    private static IResult Answer(Libp2pHost host, IdShape shape) => Results.Text(Render(host, shape), "application/json");
 }

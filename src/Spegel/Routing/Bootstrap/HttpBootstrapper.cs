@@ -12,7 +12,9 @@ namespace Spegel.Routing.Bootstrap;
 internal sealed record BootstrapPeerInfo([property: JsonPropertyName("ID")] string? Id, [property: JsonPropertyName("Addrs")] IReadOnlyList<string>? Addrs);
 
 /// <summary>
-/// <c>--bootstrap-kind=http</c>: fetches a peer's <c>/id</c> and takes its first three entries. With
+/// <c>--bootstrap-kind=http</c>: fetches a peer's bootstrap document — <c>--http-bootstrap-url</c> as given (Spegel
+/// main) or <c>--http-bootstrap-peer</c> + <c>/id</c> (Spegel v0.7.x) — and reads either shape whichever flag named
+/// it: a JSON list of peers (main; the first three are taken) or one peer object (v0.7.x). With
 /// <c>--http-bootstrap-cert-dir</c>, <c>ca.crt</c> is the only trusted root and <c>tls.crt</c>/<c>tls.key</c>
 /// (both or neither) are the client certificate; TLS 1.2 at least.
 /// </summary>
@@ -35,15 +37,22 @@ internal sealed class HttpBootstrapper : IBootstrapper, IDisposable
 
     public async Task<IReadOnlyList<Multiaddr>> GetAsync(CancellationToken cancellationToken)
     {
-        using var response = await _http.GetAsync(_url, cancellationToken).ConfigureAwait(false);
+        using var response = await _http.GetAsync(_url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             throw new HttpRequestException($"GET {_url} answered {(int)response.StatusCode}");
         }
 
-        var peers = await response.Content.ReadFromJsonSafeAsync(cancellationToken).ConfigureAwait(false);
+        var peers = await response.Content.ReadPeersAsync(cancellationToken).ConfigureAwait(false);
         return Parse(peers.Take(3));
     }
+
+    /// <summary>
+    /// The URL Spegel v0.7.x fetches for <c>--http-bootstrap-peer</c>: the text with <c>/id</c> appended, as is
+    /// (no slash is added or removed); null when that is not an absolute http(s) URL.
+    /// </summary>
+    public static Uri? PeerUrl(string peer) =>
+        Uri.TryCreate(peer + "/id", UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url : null;
 
     /// <summary>Turns /id entries into dialable addresses (with /p2p/ when the ID is given).</summary>
     public static IReadOnlyList<Multiaddr> Parse(IEnumerable<BootstrapPeerInfo> peers)
@@ -112,22 +121,78 @@ internal sealed class HttpBootstrapper : IBootstrapper, IDisposable
 
 internal static class BootstrapJson
 {
-    /// <summary>Reads a JSON array of peers, at most 1 MiB; anything else is an error naming the problem.</summary>
-    public static async Task<IReadOnlyList<BootstrapPeerInfo>> ReadFromJsonSafeAsync(this HttpContent content, CancellationToken cancellationToken)
+    private const int MaxBytes = 1024 * 1024;
+
+    /// <summary>Reads an <c>/id</c> answer of at most 1 MiB, in either shape; anything else is an error naming the problem.</summary>
+    public static async Task<IReadOnlyList<BootstrapPeerInfo>> ReadPeersAsync(this HttpContent content, CancellationToken cancellationToken)
     {
-        if (content.Headers.ContentLength > 1024 * 1024)
+        if (content.Headers.ContentLength > MaxBytes)
         {
             throw new InvalidDataException("the /id answer is larger than 1 MiB");
         }
 
-        byte[] body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var body = new MemoryStream();
+        byte[] buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (body.Length + read > MaxBytes)
+            {
+                throw new InvalidDataException("the /id answer is larger than 1 MiB");
+            }
+
+            body.Write(buffer, 0, read);
+        }
+
+        return ParsePeers(body.ToArray());
+    }
+
+    /// <summary>
+    /// <c>[{"ID":…,"Addrs":[…]},…]</c> (Spegel main) or <c>{"ID":…,"Addrs":[…]}</c> (Spegel v0.7.x). Property names
+    /// match in any case, as Go's decoder matches them; an empty or missing ID means "learn it when dialing".
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not JSON, or neither shape.</exception>
+    public static IReadOnlyList<BootstrapPeerInfo> ParsePeers(ReadOnlyMemory<byte> body)
+    {
         try
         {
-            return JsonSerializer.Deserialize(body, SpegelJsonContext.Default.ListBootstrapPeerInfo) ?? [];
+            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
+            var root = document.RootElement;
+            return root.ValueKind switch
+            {
+                JsonValueKind.Array => root.EnumerateArray().Select(Peer).ToList(),
+                JsonValueKind.Object => [Peer(root)],
+                _ => throw new InvalidDataException($"the /id answer is a JSON {root.ValueKind.ToString().ToLowerInvariant()}: expected a list of peers or one peer object"),
+            };
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"the /id answer is not a JSON list of peers: {ex.Message}", ex);
+            throw new InvalidDataException($"the /id answer is not JSON: {ex.Message}", ex);
         }
+    }
+
+    private static BootstrapPeerInfo Peer(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidDataException($"an /id entry is a JSON {element.ValueKind.ToString().ToLowerInvariant()}: expected an object with ID and Addrs");
+        }
+
+        string? id = null;
+        List<string>? addresses = null;
+        foreach (var property in element.EnumerateObject())
+        {
+            if (property.Name.Equals("ID", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
+            {
+                id = property.Value.GetString();
+            }
+            else if (property.Name.Equals("Addrs", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.Array)
+            {
+                addresses = property.Value.EnumerateArray().Where(a => a.ValueKind == JsonValueKind.String).Select(a => a.GetString()!).ToList();
+            }
+        }
+
+        return new BootstrapPeerInfo(id, addresses);
     }
 }

@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Spegel.Cli;
+using Spegel.Routing.Bootstrap;
+
+namespace Spegel.Tests.Cli;
+
+/// <summary>
+/// Flags whose meaning follows Spegel's: the two HTTP-bootstrap generations (v0.7.x <c>--http-bootstrap-peer</c>,
+/// main <c>--http-bootstrap-url</c>) and the Basic-auth secret as <c>spegel configuration</c> writes it.
+/// </summary>
+public sealed class SpegelCompatibleFlagsTests
+{
+    private static readonly string Binary = Path.Combine(AppContext.BaseDirectory, "spegel.dll");
+
+    [Fact]
+    public void HttpBootstrapPeerIsABaseUrlWithIdAppendedAndServesTheV07Object()
+    {
+        var (settings, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-peer", "http://10.0.0.5:5002");
+        Assert.Empty(errors);
+        Assert.Equal("http://10.0.0.5:5002/id", settings!.HttpBootstrapUrl!.ToString());
+        Assert.Equal(IdShape.Object, settings.HttpBootstrapIdShape);
+
+        // Appended as text, as v0.7.4 does (peer + "/id"): a base with a path keeps it.
+        (settings, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-peer", "https://seed.example/v0.7");
+        Assert.Empty(errors);
+        Assert.Equal("https://seed.example/v0.7/id", settings!.HttpBootstrapUrl!.ToString());
+    }
+
+    [Fact]
+    public void HttpBootstrapUrlIsFetchedAsIsAndServesMainsList()
+    {
+        var (settings, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-url", "http://10.0.0.5:5002/peers?x=1");
+        Assert.Empty(errors);
+        Assert.Equal("http://10.0.0.5:5002/peers?x=1", settings!.HttpBootstrapUrl!.ToString());
+        Assert.Equal(IdShape.List, settings.HttpBootstrapIdShape);
+
+        (settings, errors) = Bind("--bootstrap-kind", "dns", "--dns-bootstrap-domain", "x");
+        Assert.Empty(errors);
+        Assert.Equal(IdShape.List, settings!.HttpBootstrapIdShape);
+    }
+
+    [Fact]
+    public void BadHttpBootstrapSettingsNameTheFlags()
+    {
+        var (_, errors) = Bind("--bootstrap-kind", "http");
+        Assert.Contains(errors, e => e.Contains("--http-bootstrap-url (HTTP_BOOTSTRAP_URL)", StringComparison.Ordinal) && e.Contains("--http-bootstrap-peer (HTTP_BOOTSTRAP_PEER)", StringComparison.Ordinal));
+
+        (_, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-peer", "10.0.0.5:5002");
+        Assert.Contains(errors, e => e.Contains("--http-bootstrap-peer (HTTP_BOOTSTRAP_PEER): '10.0.0.5:5002' + \"/id\" is not an absolute http:// or https:// URL", StringComparison.Ordinal));
+
+        (_, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-peer", "http://a:1", "--http-bootstrap-url", "http://a:1/id");
+        Assert.Contains(errors, e => e.Contains("set one", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task HttpBootstrapPeerHasItsOwnEnvironmentVariable()
+    {
+        var (code, _, error) = await RunAsync(new Dictionary<string, string> { ["HTTP_BOOTSTRAP_PEER"] = "ftp://10.0.0.5", ["BOOTSTRAP_KIND"] = "http" }, "registry");
+        Assert.Equal(2, code);
+        Assert.Contains("--http-bootstrap-peer (HTTP_BOOTSTRAP_PEER): 'ftp://10.0.0.5'", error, StringComparison.Ordinal);
+
+        (code, _, error) = await RunAsync(new Dictionary<string, string> { ["HTTP_BOOTSTRAP_PEER"] = "http://10.0.0.5:5002", ["HTTP_BOOTSTRAP_URL"] = "http://10.0.0.5:5002/id" }, "registry", "--bootstrap-kind", "http");
+        Assert.Equal(2, code);
+        Assert.Contains("set one", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("hello\n", "world\n", "Basic aGVsbG8KOndvcmxkCg==")]
+    [InlineData("hello", null, "Basic aGVsbG86")]
+    [InlineData(null, "world", "Basic Ondvcmxk")]
+    public async Task ConfigurationWritesTheSecretsBytesIntoHostsToml(string? username, string? password, string expected)
+    {
+        using var temp = new TempFolder();
+        Directory.CreateDirectory(temp.Combine("secret"));
+        if (username is not null)
+        {
+            temp.Write("secret/username", username);
+        }
+
+        if (password is not null)
+        {
+            temp.Write("secret/password", password);
+        }
+
+        int code = await SpegelCli.RunAsync(["configuration", "--containerd-registry-config-path", temp.Combine("certs.d"), "--mirror-targets", "http://10.0.0.5:30020", "--basic-auth-dir", temp.Combine("secret"), "--log-level", "ERROR"]);
+        Assert.Equal(0, code);
+        Assert.Equal(
+            $"[host.'http://10.0.0.5:30020']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '200ms'\n[host.'http://10.0.0.5:30020'.header]\nAuthorization = '{expected}'",
+            await File.ReadAllTextAsync(temp.Combine("certs.d", "_default", "hosts.toml")));
+    }
+
+    private static (Spegel.Hosting.RegistrySettings? Settings, List<string> Errors) Bind(params string[] args)
+    {
+        var command = new RegistryCommand();
+        var root = new RootCommand();
+        root.Subcommands.Add(command.Build());
+        var errors = new List<string>();
+        var settings = command.Bind(root.Parse(["registry", .. args]), errors);
+        return (settings, errors);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(IDictionary<string, string> environment, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        info.ArgumentList.Add(Binary);
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Spegel.Libp2p.Crypto;
+using Spegel.Libp2p.Kademlia;
+using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Transport;
+using Spegel.Routing;
+using Spegel.Routing.Bootstrap;
+
+namespace Spegel.Tests.Routing;
+
+/// <summary>
+/// A node whose bootstrap source lists only itself keeps asking with backoff (50 ms doubling to 10 s), as Spegel's
+/// router loop retries until connectivity (<c>pkg/routing/libp2p/libp2p.go</c>), instead of waiting 30 minutes.
+/// It stays Ready meanwhile (ours: a single-node cluster serves its own content).
+/// </summary>
+public sealed class BootstrapLoopTests
+{
+    [Fact]
+    public async Task ALoneNodeAsksAgainWithBackoffFrom50MsTo10s()
+    {
+        var time = new TimerWatchingTime();
+        var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+        var bootstrapper = new SwitchingBootstrapper();
+        await using var router = new P2PRouter(host, new Dht(host, new DhtOptions()), bootstrapper, NullLogger<P2PRouter>.Instance, time);
+        bootstrapper.Answer = () => [host.Addresses[0].WithPeerId(host.Id)];
+        await router.StartAsync(CancellationToken.None);
+
+        await bootstrapper.NextCallAsync();
+        var delays = new List<TimeSpan>();
+        for (int i = 0; i < 11; i++)
+        {
+            var due = await time.NextTimerAsync();
+            Assert.True(router.Ready);
+            delays.Add(due);
+            time.Advance(due);
+            await bootstrapper.NextCallAsync();
+        }
+
+        Assert.Equal([50, 100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000], delays.Select(d => (int)d.TotalMilliseconds));
+    }
+
+    [Fact]
+    public async Task ANodeThatStartedAloneFindsALaterPeerThatNeverDialsIt()
+    {
+        var hostA = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+        var bootstrapper = new SwitchingBootstrapper();
+        await using var a = new P2PRouter(hostA, new Dht(hostA, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), bootstrapper, NullLogger<P2PRouter>.Instance);
+        bootstrapper.Answer = () => [hostA.Addresses[0].WithPeerId(hostA.Id)];
+        await a.StartAsync(CancellationToken.None);
+        await bootstrapper.NextCallAsync();
+        var readyBy = DateTime.UtcNow.AddSeconds(30);
+        while (!a.Ready)
+        {
+            Assert.True(DateTime.UtcNow < readyBy, "a lone node should be ready");
+            await Task.Delay(20);
+        }
+
+        Assert.False(a.Dht.HasPeers);
+
+        // B comes up later and bootstraps from nobody (it is not told about A), like a node whose DNS answer
+        // does not include A. Only A asking again can connect them.
+        var hostB = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+        await using var b = new P2PRouter(hostB, new Dht(hostB, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), new StaticBootstrapper([]), NullLogger<P2PRouter>.Instance);
+        await b.StartAsync(CancellationToken.None);
+        bootstrapper.Answer = () => [hostA.Addresses[0].WithPeerId(hostA.Id), hostB.Addresses[0].WithPeerId(hostB.Id)];
+
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (!a.Dht.RoutingTable.Contains(hostB.Id))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "A never asked its bootstrap source again");
+            await Task.Delay(50);
+        }
+
+        Assert.True(a.Ready);
+    }
+
+    /// <summary>Answers whatever <see cref="Answer"/> gives now, and reports each call.</summary>
+    private sealed class SwitchingBootstrapper : IBootstrapper
+    {
+        private readonly Channel<bool> _calls = Channel.CreateUnbounded<bool>();
+
+        public Func<IReadOnlyList<Multiaddr>> Answer { get; set; } = () => [];
+
+        public Task<IReadOnlyList<Multiaddr>> GetAsync(CancellationToken cancellationToken)
+        {
+            var answer = Answer();
+            _calls.Writer.TryWrite(true);
+            return Task.FromResult(answer);
+        }
+
+        public async Task NextCallAsync()
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _calls.Reader.ReadAsync(timeout.Token);
+        }
+    }
+
+    /// <summary>Fake time that reports the due time of each timer created (the router's waits).</summary>
+    private sealed class TimerWatchingTime : TimeProvider
+    {
+        private readonly FakeTimeProvider _inner = new();
+        private readonly Channel<TimeSpan> _timers = Channel.CreateUnbounded<TimeSpan>();
+
+        public override DateTimeOffset GetUtcNow() => _inner.GetUtcNow();
+
+        public override long GetTimestamp() => _inner.GetTimestamp();
+
+        public override long TimestampFrequency => _inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = _inner.CreateTimer(callback, state, dueTime, period);
+            _timers.Writer.TryWrite(dueTime);
+            return timer;
+        }
+
+        public void Advance(TimeSpan by) => _inner.Advance(by);
+
+        public async Task<TimeSpan> NextTimerAsync()
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            return await _timers.Reader.ReadAsync(timeout.Token);
+        }
+    }
+}
