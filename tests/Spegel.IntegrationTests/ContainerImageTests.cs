@@ -22,7 +22,7 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture)
 
         var version = await ReadOnlyRoot.RunAsync([.. image.Entrypoint, "version"], image.Environment, TimeSpan.FromSeconds(30));
         Assert.True(version.ExitCode == 0, version.StandardError);
-        Assert.StartsWith("0.", version.StandardOutput, StringComparison.Ordinal);
+        Assert.StartsWith("spegel version v0.", version.StandardOutput, StringComparison.Ordinal);
 
         // Node P runs the image on A's content, on 127.0.0.2 so a product node Q on 127.0.0.1 can share its registry port.
         string dataDir = Directory.CreateDirectory(Path.Combine(fixture.Root, "image-data")).FullName;

@@ -12,7 +12,7 @@ internal sealed class ConfigurationCommand
     private readonly Flag<LogLevel> _logLevel;
     private readonly Flag<string> _configPath = CommonFlags.RegistryConfigPath("Folder where hosts.toml files are written.");
     private readonly Flag<IReadOnlyList<string>> _mirroredRegistries = CommonFlags.MirroredRegistries("Registries to mirror (http/https URLs); empty: all registries (_default).");
-    private readonly Flag<IReadOnlyList<string>> _mirrorTargets = new("--mirror-targets", "MIRROR_TARGETS", "Mirror URLs containerd asks, in order, e.g. http://10.0.0.5:30020 (required). An IPv6 host may come unbracketed, as the chart renders http://$(NODE_IP):port (http://fd00::5:30020 is written http://[fd00::5]:30020).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
+    private readonly Flag<IReadOnlyList<string>> _mirrorTargets = new("--mirror-targets", "MIRROR_TARGETS", "Mirror URLs containerd asks, in order, e.g. http://10.0.0.5:30020 (required). An IPv6 host may come unbracketed, as the chart renders http://$(NODE_IP):port (http://2001:db8::5:30020 is written http://[2001:db8::5]:30020).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
     private readonly Flag<bool> _resolveTags = new("--resolve-tags", "RESOLVE_TAGS", "Let the mirror resolve tags (adds the resolve capability).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _prependExisting = new("--prepend-existing", "PREPEND_EXISTING", "Keep the node's existing host entries, after ours.", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();

@@ -33,7 +33,7 @@ internal static class ConfigurationReference
                     FlagShape.Switch => "[=true|false]",
                     _ => " &lt;value&gt;",
                 };
-                sb.Append("| ").Append(names).Append(value).Append(" | `").Append(flag.Env).Append("` | ")
+                sb.Append("| ").Append(names).Append(value).Append(" | ").Append(flag.Env.Length > 0 ? $"`{flag.Env}`" : "(none, as in Spegel)").Append(" | ")
                   .Append(flag.DefaultText.Length > 0 ? $"`{flag.DefaultText}`" : string.Empty).Append(" | ")
                   .Append(flag.Description.Replace("|", "\\|", StringComparison.Ordinal)).Append(" |\n");
             }

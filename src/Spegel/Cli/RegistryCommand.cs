@@ -37,7 +37,7 @@ internal sealed class RegistryCommand
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
     private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _coalescePulls = new("--coalesce-pulls", "COALESCE_PULLS", "When several nodes pull a blob nobody holds yet, one downloads it from the upstream and the others follow that download (needs a readable --containerd-content-path).", true, "true", FlagShape.Switch, FlagParsers.Bool);
-    private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and refuse to run when mirroring cannot work.", true, "true", FlagShape.Switch, FlagParsers.Bool);
+    private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and report what would stop mirroring (log, metric, debug page); never fatal.", true, "true", FlagShape.Switch, FlagParsers.Bool);
 
     /// <param name="logLevel">The global <c>--log-level</c> (the root command's); tests may leave it to the command.</param>
     public RegistryCommand(Flag<Microsoft.Extensions.Logging.LogLevel>? logLevel = null)

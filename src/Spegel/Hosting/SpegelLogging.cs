@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -17,7 +18,8 @@ internal static class SpegelLogging
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
 
         logging.AddConsole(options => options.FormatterName = SlogJsonFormatter.Name);
-        logging.AddConsoleFormatter<SlogJsonFormatter, ConsoleFormatterOptions>();
+        // Registered by hand: AddConsoleFormatter<,> binds options through reflection, which trimming cannot keep.
+        logging.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ConsoleFormatter, SlogJsonFormatter>());
         logging.Services.Configure<ConsoleLoggerOptions>(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
     }
 

@@ -21,8 +21,8 @@ internal sealed record RegistryUrl(string Scheme, string Host)
     /// <summary>
     /// Spegel's rule for an IPv6 host written without brackets (what the chart renders from <c>http://$(NODE_IP):port</c>
     /// on an IPv6 node): when the host part, up to the first <c>/</c>, has two or more colons and no <c>[</c>, the text
-    /// before its last colon is the address and the rest the port, so <c>http://fd00::5:30020</c> becomes
-    /// <c>http://[fd00::5]:30020</c>. Anything else is returned unchanged.
+    /// before its last colon is the address and the rest the port, so <c>http://2001:db8::5:30020</c> becomes
+    /// <c>http://[2001:db8::5]:30020</c>. Anything else is returned unchanged.
     /// </summary>
     public static string BracketIPv6Host(string text)
     {
@@ -70,7 +70,7 @@ internal sealed record RegistryUrl(string Scheme, string Host)
         if (!isUri || uri!.Scheme is not ("http" or "https") || !text.Contains("://", StringComparison.Ordinal))
         {
             error = !isUri && !ReferenceEquals(text, given)
-                ? $"'{given}': read as an IPv6 address and port ('{text}'), but that is not a URL; write the address in brackets with a port, e.g. http://[fd00::5]:30020"
+                ? $"'{given}': read as an IPv6 address and port ('{text}'), but that is not a URL; write the address in brackets with a port, e.g. http://[2001:db8::5]:30020"
                 : $"'{given}': expected an http:// or https:// URL such as https://docker.io";
             return false;
         }

@@ -93,10 +93,10 @@ public sealed class RouterTests
     [Fact]
     public async Task DnsBootstrapTakesTheFirstThreeOfEachFamilySorted()
     {
-        var addresses = new[] { "10.0.0.9", "10.0.0.1", "10.0.0.5", "10.0.0.3", "fd00::2", "fd00::1", "fd00::9", "fd00::3" }.Select(IPAddress.Parse).ToArray();
+        var addresses = new[] { "10.0.0.9", "10.0.0.1", "10.0.0.5", "10.0.0.3", "fd77:77::2", "fd77:77::1", "fd77:77::9", "fd77:77::3" }.Select(IPAddress.Parse).ToArray();
         var bootstrapper = new DnsBootstrapper("x", (_, _) => Task.FromResult(addresses));
         var result = await bootstrapper.GetAsync(CancellationToken.None);
-        Assert.Equal(["/ip4/10.0.0.1", "/ip4/10.0.0.3", "/ip4/10.0.0.5", "/ip6/fd00::1", "/ip6/fd00::2", "/ip6/fd00::3"], result.Select(a => a.ToString()));
+        Assert.Equal(["/ip4/10.0.0.1", "/ip4/10.0.0.3", "/ip4/10.0.0.5", "/ip6/fd77:77::1", "/ip6/fd77:77::2", "/ip6/fd77:77::3"], result.Select(a => a.ToString()));
     }
 
     [Fact]
@@ -104,11 +104,11 @@ public sealed class RouterTests
     {
         var id = PrivateKey.Generate().PeerId;
         var parsed = HttpBootstrapper.Parse([
-            new BootstrapPeerInfo(id.ToString(), ["/ip4/10.0.0.5/tcp/5001", "/ip6/fd00::5/tcp/5001", "not a multiaddr"]),
+            new BootstrapPeerInfo(id.ToString(), ["/ip4/10.0.0.5/tcp/5001", "/ip6/fd77:77::5/tcp/5001", "not a multiaddr"]),
             new BootstrapPeerInfo(null, ["/ip4/10.0.0.6/tcp/5001"]),
             new BootstrapPeerInfo("garbage", ["/ip4/10.0.0.7/tcp/5001"]),
         ]);
-        Assert.Equal([$"/ip4/10.0.0.5/tcp/5001/p2p/{id}", $"/ip6/fd00::5/tcp/5001/p2p/{id}", "/ip4/10.0.0.6/tcp/5001"], parsed.Select(a => a.ToString()));
+        Assert.Equal([$"/ip4/10.0.0.5/tcp/5001/p2p/{id}", $"/ip6/fd77:77::5/tcp/5001/p2p/{id}", "/ip4/10.0.0.6/tcp/5001"], parsed.Select(a => a.ToString()));
     }
 
     [Fact]
@@ -127,7 +127,7 @@ public sealed class RouterTests
     {
         var id = PrivateKey.Generate().PeerId;
         Assert.Null(P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/dns4/x/tcp/5001")])));
-        Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.Parse("fd00::5")], P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/ip4/10.0.0.5/udp/5001/quic-v1"), Multiaddr.Parse("/ip6/fd00::5/tcp/5001")])));
+        Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.Parse("fd77:77::5")], P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/ip4/10.0.0.5/udp/5001/quic-v1"), Multiaddr.Parse("/ip6/fd77:77::5/tcp/5001")])));
     }
 
     private static int FreePort()
