@@ -74,7 +74,7 @@ public sealed class IPv6Tests
 
             // DNS bootstrap read the namespace's /etc/hosts: A records of n1 and n4, the first three AAAA records
             // (n1, n2, n3) less n3 itself; at least one peer answered.
-            Assert.Contains(JsonStates(n3, 1401), s => s.GetProperty("Targets").GetInt32() == 4 && s.GetProperty("Connected").GetInt32() >= 1);
+            Assert.Contains(JsonStates(n3, 1401), s => s.GetProperty("targets").GetInt32() == 4 && s.GetProperty("connected").GetInt32() >= 1);
 
             // Metrics over IPv6 (default --metrics-addr :9090, scraped at [fd77:77::2]:9090).
             Assert.True(SpegelProcess.Sample(await n2.Spegel!.ScrapeAsync(), "spegel_peer_bytes_fetched_total") > 3 * 1024 * 1024);
@@ -108,20 +108,23 @@ public sealed class IPv6Tests
             $"{image.Repository} findable from {node.Name}",
             node.ReadSpegelLog);
 
-    /// <summary>What the libp2p host announces (event 2001 of Libp2pHost; PullCoalescer uses the same id).</summary>
+    /// <summary>What the libp2p host announces (event 2001 of Libp2pHost).</summary>
     private static string Announced(ClusterNode node) =>
-        string.Join('\n', JsonStates(node, 2001).Select(s => s.TryGetProperty("Addresses", out var a) ? a.GetString() : null).OfType<string>());
+        string.Join('\n', JsonStates(node, 2001).Select(s => s.TryGetProperty("addresses", out var a) ? a.GetString() : null).OfType<string>());
 
-    /// <summary>The State objects of a node's JSON log lines with one event id.</summary>
+    /// <summary>A node's JSON log lines (slog shape, attributes flat) with one event id.</summary>
     private static List<JsonElement> JsonStates(ClusterNode node, int eventId)
     {
         var states = new List<JsonElement>();
         foreach (string line in node.ReadSpegelLog().Split('\n'))
         {
-            if (line.StartsWith('{') && line.Contains($"\"EventId\":{eventId},", StringComparison.Ordinal))
+            if (line.StartsWith('{') && line.Contains($"\"eventId\":{eventId}", StringComparison.Ordinal))
             {
                 using var json = JsonDocument.Parse(line);
-                states.Add(json.RootElement.GetProperty("State").Clone());
+                if (json.RootElement.GetProperty("eventId").GetInt32() == eventId)
+                {
+                    states.Add(json.RootElement.Clone());
+                }
             }
         }
 

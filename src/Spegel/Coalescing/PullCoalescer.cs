@@ -161,9 +161,9 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
         }
     }
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest}: leading its download (containerd goes upstream)")]
+    [LoggerMessage(EventId = 1961, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest}: leading its download (containerd goes upstream)")]
     private static partial void LogLeading(ILogger logger, string digest);
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
+    [LoggerMessage(EventId = 1962, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
     private static partial void LogFollowing(ILogger logger, string digest, string peerId);
 }
