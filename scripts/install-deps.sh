@@ -3,7 +3,11 @@
 # when everything is present. Needs root (apt-get).
 set -euo pipefail
 
-packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium)
+# qemu-user-static and the cross runtime libraries (libc, libstdc++, libgcc of arm64 and armhf) run the ARM builds of
+# the image's binary under emulation (tests/Spegel.IntegrationTests/ContainerImageTests.cs).
+packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium
+  qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+  libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
