@@ -60,6 +60,7 @@ for i in "${!arches[@]}"; do
   mkdir -p "$dist/$name"
   # Only the binary, as in Spegel's archives (the publish folder also has an empty static-assets manifest).
   cp "$dist/.publish/$rid/spegel" "$dist/$name/spegel"
+  rm -rf "$dist/.publish/$rid"
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -C "$dist" -cf - "$name/spegel" |
     gzip -n -9 >"$dist/spegel_${version}_linux_${arch}.tar.gz"
 done

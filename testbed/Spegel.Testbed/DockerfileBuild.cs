@@ -60,7 +60,7 @@ public sealed partial class DockerfileBuild
         string workdir = "/";
         var globalArguments = new Dictionary<string, string>(_buildArguments, StringComparer.Ordinal);
         var stageArguments = new Dictionary<string, string>(StringComparer.Ordinal);
-        bool runnable = false;
+        var stagePlatform = Platform;
         foreach (string instruction in Instructions(dockerfile))
         {
             int space = instruction.IndexOf(' ', StringComparison.Ordinal);
@@ -84,9 +84,9 @@ public sealed partial class DockerfileBuild
                     break;
                 case "FROM":
                     string[] from = Expand(rest, globalArguments).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    var stagePlatform = Platform;
+                    stagePlatform = Platform;
                     int image = 0;
-                    for (; from[image].StartsWith("--", StringComparison.Ordinal); image++)
+                    for (; image < from.Length - 1 && from[image].StartsWith("--", StringComparison.Ordinal); image++)
                     {
                         stagePlatform = from[image].StartsWith("--platform=", StringComparison.Ordinal)
                             ? ContainerPlatform.Parse(from[image]["--platform=".Length..])
@@ -99,7 +99,6 @@ public sealed partial class DockerfileBuild
                     _stages[name] = stage;
                     FinalRoot = stage;
                     workdir = "/";
-                    runnable = stagePlatform == ContainerPlatform.Build;
                     Environment.Clear();
                     stageArguments.Clear();
                     break;
@@ -111,10 +110,10 @@ public sealed partial class DockerfileBuild
                     Copy(stage, workdir, Expand(rest, StageVariables(stageArguments)));
                     break;
                 case "RUN":
-                    if (!runnable)
+                    if (stagePlatform != ContainerPlatform.Build)
                     {
                         throw new NotSupportedException(
-                            $"RUN {rest}: this stage is for {Platform} and would run under emulation; the test build runs RUN only in stages FROM --platform=$BUILDPLATFORM ({ContainerPlatform.Build})");
+                            $"RUN {rest}: this stage is for {stagePlatform} and would run under emulation; the test build runs RUN only in stages FROM --platform=$BUILDPLATFORM ({ContainerPlatform.Build})");
                     }
 
                     // No substitution here: the shell expands $VARIABLES from the environment, as in a container.
