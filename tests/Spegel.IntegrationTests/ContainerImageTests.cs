@@ -95,8 +95,10 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture, ContainerImag
         }
         catch (InvalidOperationException e) when (ContainerImages.OnlyRuntimePacksMissing(e, platform))
         {
+            var missing = e.Message.Split('\n').Where(l => l.Contains("error NU1101", StringComparison.Ordinal))
+                .Select(l => l[l.IndexOf("error", StringComparison.Ordinal)..].Split(" [", 2)[0].Trim()).Distinct();
             throw new SkipException(
-                $"the NuGet source serves no {ContainerImages.RuntimeIdentifier(platform)} runtime packs, so the {platform} image cannot be published here (it can where nuget.org is reachable):\n{e.Message}");
+                $"the NuGet source serves no {ContainerImages.RuntimeIdentifier(platform)} runtime packs, so the {platform} image cannot be published here (it can where nuget.org is reachable):\n{string.Join('\n', missing)}");
         }
 
         output.WriteLine($"{platform}: build {images.Duration(platform).TotalSeconds:F1} s");
