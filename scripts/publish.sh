@@ -54,9 +54,13 @@ for i in "${!arches[@]}"; do
   echo "publishing $name ($rid)"
   rm -rf "$dist/.publish/$rid" "$dist/$name"
   # A separate artifacts folder per runtime: the repository's own obj/ and bin/ stay as a plain build left them.
-  dotnet publish src/Spegel/Spegel.csproj -c Release -r "$rid" --self-contained \
+  if ! dotnet publish src/Spegel/Spegel.csproj -c Release -r "$rid" --self-contained \
     -p:PublishSingleFile=true -p:PublishTrimmed=true -p:InvariantGlobalization=true -p:DebugType=none \
-    "${version_args[@]}" --artifacts-path "$dist/.build/$rid" -o "$dist/.publish/$rid"
+    "${version_args[@]}" --artifacts-path "$dist/.build/$rid" -o "$dist/.publish/$rid"; then
+    echo "publish.sh: publishing $name ($rid) failed; NU1101 for Microsoft.NETCore.App.Runtime.$rid and the like means" \
+      "the NuGet source serves no runtime packs for $rid" >&2
+    exit 1
+  fi
   mkdir -p "$dist/$name"
   # Only the binary, as in Spegel's archives (the publish folder also has an empty static-assets manifest).
   cp "$dist/.publish/$rid/spegel" "$dist/$name/spegel"
