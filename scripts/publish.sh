@@ -32,7 +32,7 @@ version_args=()
 if [ -n "${VERSION:-}" ]; then
   # Like goreleaser's .Version: the tag without its leading v.
   version=${VERSION#v}
-  if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$ ]]; then
+  if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
     echo "publish.sh: VERSION='$VERSION' is not a version like 1.2.3 or v1.2.3-rc.1" >&2
     exit 1
   fi

@@ -145,6 +145,8 @@ public sealed class ContainerBuildTests
     [Theory]
     [InlineData("riscv64", "", "unsupported architecture 'riscv64'")]
     [InlineData("amd64", "banana", "VERSION='banana' is not a version")]
+    [InlineData("amd64", "v1.2", "VERSION='v1.2' is not a version")]
+    [InlineData("amd64", "1.2.3+build.5", "VERSION='1.2.3+build.5' is not a version")]
     public async Task PublishScriptRefusesBadInputBeforeBuilding(string arch, string version, string message)
     {
         using var dist = new TempFolder();
