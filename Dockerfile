@@ -1,19 +1,29 @@
 # syntax=docker/dockerfile:1
 # The spegel image: a self-contained, trimmed single-file build (about 24 MB) on a chiseled (distroless) base, no
-# shell, no package manager.
+# shell, no package manager. Multi-platform like Spegel's: linux/amd64, linux/arm64 and linux/arm/v7.
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t spegel .
 # Runs with a read-only root filesystem. The DaemonSet needs root to reach containerd's socket and to write the
 # node's certs.d; the uninstall hook's wait pod runs as non-root (see charts/spegel).
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+
+# The SDK runs on the build machine's own platform (no emulation) and cross-publishes for the target: trimming and
+# single-file bundling need no target CPU, only the target's runtime packs from NuGet.
+FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG TARGETARCH
+ARG TARGETVARIANT
 WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props ./
+COPY scripts/dotnet-rid.sh scripts/
 COPY src/Spegel/Spegel.csproj src/Spegel/
 COPY src/Spegel.Libp2p/Spegel.Libp2p.csproj src/Spegel.Libp2p/
-RUN dotnet restore src/Spegel/Spegel.csproj -r linux-x64 -p:PublishTrimmed=true
+RUN rid=$(sh scripts/dotnet-rid.sh "$TARGETARCH" "$TARGETVARIANT") && \
+    dotnet restore src/Spegel/Spegel.csproj -r "$rid" -p:PublishTrimmed=true
 COPY src/ src/
-RUN dotnet publish src/Spegel/Spegel.csproj -c Release -r linux-x64 --self-contained --no-restore \
+RUN rid=$(sh scripts/dotnet-rid.sh "$TARGETARCH" "$TARGETVARIANT") && \
+    dotnet publish src/Spegel/Spegel.csproj -c Release -r "$rid" --self-contained --no-restore \
       -p:PublishSingleFile=true -p:PublishTrimmed=true -p:InvariantGlobalization=true \
       -p:DebugType=none -o /out
 
+# The runtime stage is the target platform's own base image (amd64, arm64v8 and arm32v7 variants exist).
 FROM mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled
 # No diagnostics IPC socket (it would need a writable /tmp); no ICU in the base (the build is globalization-invariant).
 ENV DOTNET_EnableDiagnostics=0 \

@@ -13,6 +13,8 @@ public static class Tools
     public const string Tc = "/usr/sbin/tc";
     public const string Chromium = "/usr/bin/chromium";
     public const string Unshare = "/usr/bin/unshare";
+    public const string QemuAarch64 = "/usr/bin/qemu-aarch64-static";
+    public const string QemuArm = "/usr/bin/qemu-arm-static";
 
     /// <summary>Throws a message that says how to install what is missing.</summary>
     public static void Require(params string[] tools)
@@ -21,7 +23,7 @@ public static class Tools
         if (missing.Count > 0)
         {
             throw new InvalidOperationException(
-                $"missing {string.Join(", ", missing)}: run ./test.sh (it installs containerd runc docker-registry skopeo nftables iproute2 nginx-light with apt-get)");
+                $"missing {string.Join(", ", missing)}: run ./test.sh (scripts/install-deps.sh installs them with apt-get)");
         }
     }
 

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Spegel.Libp2p.Crypto;
 using Spegel.Testbed;
+using Xunit.Abstractions;
 
 namespace Spegel.IntegrationTests;
 
@@ -7,15 +9,16 @@ namespace Spegel.IntegrationTests;
 /// The container image as the Dockerfile builds it (trimmed, self-contained, single file), run the way the chart runs
 /// it: read-only root, writable volumes only for certs.d and the data folder, the Dockerfile's environment. There is
 /// no container engine here, so <see cref="DockerfileBuild"/> follows the Dockerfile's own steps with this machine's
-/// SDK; the base image's files are not part of the test.
+/// SDK; the base image's files are not part of the test. Images for other CPUs (linux/arm64, linux/arm/v7, like
+/// Spegel's) are cross-published the same way and run under QEMU's user-mode emulator.
 /// </summary>
 [Collection(SingleNodeCollection.Name)]
-public sealed class ContainerImageTests(SingleNodeFixture fixture)
+public sealed class ContainerImageTests(SingleNodeFixture fixture, ContainerImages images, ITestOutputHelper output) : IClassFixture<ContainerImages>
 {
     [Fact]
     public async Task TheTrimmedImageConfiguresServesAndRoutesOnAReadOnlyRoot()
     {
-        var image = await DockerfileBuild.BuildAsync(RepositoryFiles.Root, Path.Combine(fixture.Root, "image"), TimeSpan.FromMinutes(10));
+        var image = await images.BuildAsync(ContainerPlatform.Build);
         Assert.Equal("/app/spegel", "/" + Path.GetRelativePath(image.FinalRoot, image.Entrypoint[0]));
         long size = Directory.EnumerateFiles(image.FinalRoot, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         Assert.True(size < 48L * 1024 * 1024, $"the image's own files take {size} bytes");
@@ -68,5 +71,83 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture)
         string metrics = await p.ScrapeAsync();
         Assert.True(SpegelProcess.Sample(metrics, "http_request_duration_seconds_count", ("handler", "/v2/*"), ("method", "GET"), ("code", "200")) > 0, metrics);
         Assert.DoesNotContain("Read-only file system", p.Daemon.ReadLog(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Each platform's image holds a binary for that CPU (its ELF header says so, so a wrong-architecture build cannot
+    /// pass) that runs — under QEMU for the ARM ones — on a read-only root with the image's environment, prints the same
+    /// version and writes the same containerd mirror configuration, byte for byte, as the image native to this machine.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("linux/amd64")]
+    [InlineData("linux/arm64")]
+    [InlineData("linux/arm/v7")]
+    public async Task EachPlatformsImageRunsOnItsCpuAndConfiguresLikeTheNativeOne(string platformName)
+    {
+        var platform = ContainerPlatform.Parse(platformName);
+        var emulator = QemuUser.For(platform);
+        emulator?.Require();
+        var native = await images.BuildAsync(ContainerPlatform.Build);
+        DockerfileBuild image;
+        try
+        {
+            image = await images.BuildAsync(platform);
+        }
+        catch (InvalidOperationException e) when (ContainerImages.OnlyRuntimePacksMissing(e, platform))
+        {
+            var missing = e.Message.Split('\n').Where(l => l.Contains("error NU1101", StringComparison.Ordinal))
+                .Select(l => l[l.IndexOf("error", StringComparison.Ordinal)..].Split(" [", 2)[0].Trim()).Distinct();
+            throw new SkipException(
+                $"the NuGet source serves no {ContainerImages.RuntimeIdentifier(platform)} runtime packs, so the {platform} image cannot be published here (it can where nuget.org is reachable):\n{string.Join('\n', missing)}");
+        }
+
+        output.WriteLine($"{platform}: build {images.Duration(platform).TotalSeconds:F1} s");
+        string binary = image.Entrypoint[0];
+        Assert.Equal("/app/spegel", "/" + Path.GetRelativePath(image.FinalRoot, binary));
+        var elf = ElfHeader.Read(binary);
+        Assert.True(elf.Matches(platform), $"{binary} is not a {platform} binary: {elf}");
+        output.WriteLine($"{platform}: {new FileInfo(binary).Length} bytes, {elf}");
+
+        var environment = new Dictionary<string, string>(image.Environment);
+        if (emulator is not null)
+        {
+            foreach (var (key, value) in QemuUser.DotnetEnvironment)
+            {
+                environment[key] = value;
+            }
+        }
+
+        IReadOnlyList<string> Command(DockerfileBuild build, QemuUser? qemu, params string[] arguments) =>
+            qemu is null ? [.. build.Entrypoint, .. arguments] : qemu.Wrap([.. build.Entrypoint, .. arguments]);
+
+        var clock = Stopwatch.StartNew();
+        var version = await ReadOnlyRoot.RunAsync(Command(image, emulator, "version"), environment, TimeSpan.FromMinutes(5));
+        output.WriteLine($"{platform}: version took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(version.ExitCode == 0, version.StandardError);
+        var nativeVersion = await ReadOnlyRoot.RunAsync(Command(native, null, "version"), native.Environment, TimeSpan.FromMinutes(1));
+        Assert.True(nativeVersion.ExitCode == 0, nativeVersion.StandardError);
+        Assert.StartsWith("0.", nativeVersion.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(nativeVersion.StandardOutput, version.StandardOutput);
+
+        // The example of Spegel's README: one mirror target, docker.io mirrored. Nothing is contacted; it is only written.
+        string[] configuration = ["configuration", "--mirror-targets", "http://10.0.0.5:30020", "--mirrored-registries", "https://docker.io"];
+        string certsD = Directory.CreateDirectory(Path.Combine(fixture.Root, $"certs.d-{platformName.Replace('/', '-')}")).FullName;
+        string nativeCertsD = Directory.CreateDirectory(Path.Combine(fixture.Root, $"certs.d-native-{platformName.Replace('/', '-')}")).FullName;
+        clock.Restart();
+        var configure = await ReadOnlyRoot.RunAsync(
+            Command(image, emulator, [.. configuration, "--containerd-registry-config-path", certsD]), environment, TimeSpan.FromMinutes(5), certsD);
+        output.WriteLine($"{platform}: configuration took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(configure.ExitCode == 0, configure.StandardError);
+        var nativeConfigure = await ReadOnlyRoot.RunAsync(
+            Command(native, null, [.. configuration, "--containerd-registry-config-path", nativeCertsD]), native.Environment, TimeSpan.FromMinutes(1), nativeCertsD);
+        Assert.True(nativeConfigure.ExitCode == 0, nativeConfigure.StandardError);
+
+        string hosts = File.ReadAllText(Path.Combine(nativeCertsD, "docker.io", "hosts.toml"));
+        Assert.Contains("server = 'https://registry-1.docker.io'", hosts, StringComparison.Ordinal);
+        Assert.Contains("[host.'http://10.0.0.5:30020']", hosts, StringComparison.Ordinal);
+        Assert.Equal(
+            Directory.EnumerateFiles(nativeCertsD, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(nativeCertsD, f)).Order(),
+            Directory.EnumerateFiles(certsD, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(certsD, f)).Order());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(nativeCertsD, "docker.io", "hosts.toml")), File.ReadAllBytes(Path.Combine(certsD, "docker.io", "hosts.toml")));
     }
 }
