@@ -126,7 +126,7 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture, ContainerImag
         Assert.True(version.ExitCode == 0, version.StandardError);
         var nativeVersion = await ReadOnlyRoot.RunAsync(Command(native, null, "version"), native.Environment, TimeSpan.FromMinutes(1));
         Assert.True(nativeVersion.ExitCode == 0, nativeVersion.StandardError);
-        Assert.StartsWith("0.", nativeVersion.StandardOutput, StringComparison.Ordinal);
+        Assert.StartsWith("spegel version v0.", nativeVersion.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(nativeVersion.StandardOutput, version.StandardOutput);
 
         // The example of Spegel's README: one mirror target, docker.io mirrored. Nothing is contacted; it is only written.

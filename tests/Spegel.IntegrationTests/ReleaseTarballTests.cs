@@ -57,7 +57,7 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
 
         var version = await ProcessRunner.RunAsync(binary, ["version"], TimeSpan.FromMinutes(1));
         Assert.True(version.ExitCode == 0, version.StandardError);
-        Assert.StartsWith("0.9.1-rc.1", version.StandardOutput, StringComparison.Ordinal);
+        Assert.StartsWith("spegel version v0.9.1-rc.1 ", version.StandardOutput, StringComparison.Ordinal);
     }
 
     private sealed class TemporaryFolder : IDisposable

@@ -55,13 +55,8 @@ public sealed class ShutdownTests : IAsyncLifetime
     [Fact]
     public async Task ATransferInFlightFinishesWholeAfterSigtermAndNewConnectionsAreRefused()
     {
-        var spegel = await StartAsync("drain");
-        using var transfer = await SlowReader.StartAsync(spegel.RegistryAddress, _layer);
-        await transfer.ReadAsync(1024 * 1024);
-
-        spegel.Daemon.Signal(Native.SigTerm);
-        await WaitForLogAsync(spegel, "Stopping: the registry no longer accepts connections");
-        Assert.False(spegel.Daemon.HasExited, "spegel exited while a transfer was in flight");
+        var (spegel, transfer) = await SignalMidTransferAsync("drain", Native.SigTerm);
+        using var reader = transfer;
         Assert.Equal(SocketError.ConnectionRefused, await ConnectAsync(spegel.RegistryAddress));
 
         // The rest arrives whole: every byte, and the digest matches.
@@ -76,19 +71,26 @@ public sealed class ShutdownTests : IAsyncLifetime
     [Fact]
     public async Task ASecondSigintAbortsAtOnce()
     {
-        var spegel = await StartAsync("abort");
-        using var transfer = await SlowReader.StartAsync(spegel.RegistryAddress, _layer);
-        await transfer.ReadAsync(1024 * 1024);
-
-        spegel.Daemon.Signal(Native.SigInt);
-        await WaitForLogAsync(spegel, "Stopping: the registry no longer accepts connections");
-        Assert.False(spegel.Daemon.HasExited);
+        var (spegel, transfer) = await SignalMidTransferAsync("abort", Native.SigInt);
+        using var reader = transfer;
         spegel.Daemon.Signal(Native.SigInt);
         Assert.True(await spegel.Daemon.WaitForExitAsync(IdleStopLimit), "a second SIGINT did not end spegel");
         Assert.Equal(130, spegel.Daemon.ExitCode);
         await Assert.ThrowsAnyAsync<Exception>(() => transfer.ReadAsync(long.MaxValue));
         Assert.True(transfer.Received < _layerSize);
         spegel.Daemon.Close();
+    }
+
+    /// <summary>Starts spegel, reads the first MiB of the big layer, sends <paramref name="signal"/>, waits for the stop to begin.</summary>
+    private async Task<(SpegelProcess Spegel, SlowReader Transfer)> SignalMidTransferAsync(string name, int signal)
+    {
+        var spegel = await StartAsync(name);
+        var transfer = await SlowReader.StartAsync(spegel.RegistryAddress, _layer);
+        await transfer.ReadAsync(1024 * 1024);
+        spegel.Daemon.Signal(signal);
+        await WaitForLogAsync(spegel, "Stopping: the registry no longer accepts connections");
+        Assert.False(spegel.Daemon.HasExited, "spegel exited while a transfer was in flight");
+        return (spegel, transfer);
     }
 
     private Task<SpegelProcess> StartAsync(string name) => SpegelProcess.StartAsync(
