@@ -5,12 +5,32 @@ namespace Spegel.Testbed;
 
 public static class Network
 {
-    /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
+    /// <summary>Ports handed out below the kernel's ephemeral range (32768–60999 here).</summary>
+    private const int FirstPort = 20000;
+    private const int EndPort = 32000;
+
+    /// <summary>
+    /// A TCP port free on 127.0.0.1 right now, for a server that must know its port before it starts (peers reach each
+    /// other's registry on it). Chosen at random below the ephemeral range: a port from <c>bind(0)</c> lies in that range,
+    /// where every outgoing connection of the machine also takes its local port, so between our release and the server's
+    /// bind another test's connection could take it (seen: a spegel metrics server failing with "address in use").
+    /// Prefer port 0 read back from the server wherever the port need not be known ahead.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (int attempt = 0; ; attempt++)
+        {
+            int port = Random.Shared.Next(FirstPort, EndPort);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException) when (attempt < 100)
+            {
+            }
+        }
     }
 
     /// <summary>Polls until <paramref name="probe"/> returns true, or throws with <paramref name="what"/>.</summary>

@@ -42,6 +42,12 @@ internal static partial class RegistryApp
             LogStoppedDuringStart(log);
             return 0;
         }
+        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException)
+        {
+            // Kestrel could not listen (the port is taken, or needs privileges): say which address, without a stack trace.
+            LogCannotListen(log, ex.Message);
+            return 1;
+        }
     }
 
     private static async Task<int> RunCoreAsync(RegistrySettings settings, ILoggerFactory loggerFactory, ILogger log, CancellationToken cancellationToken)
@@ -238,6 +244,9 @@ internal static partial class RegistryApp
 
     [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Stopped during start")]
     private static partial void LogStoppedDuringStart(ILogger logger);
+
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Error, Message = "Cannot listen: {Reason} (check --registry-addr, --metrics-addr and --http-bootstrap-addr)")]
+    private static partial void LogCannotListen(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Preflight (spegel keeps running and serves what it can): {Message}")]
     private static partial void LogPreflightError(ILogger logger, string message);
