@@ -94,9 +94,11 @@ public sealed class ContainerdNode : IAsyncDisposable
     {
         if (_daemon is not null)
         {
-            await _daemon.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            await _daemon.DisposeAsync().ConfigureAwait(false);
+            var daemon = _daemon;
             _daemon = null;
+            var outcome = await daemon.StopAsync(Daemon.StopGrace).ConfigureAwait(false);
+            daemon.Close();
+            daemon.ThrowIfKilled(outcome);
         }
     }
 

@@ -148,10 +148,24 @@ public sealed class Daemon : IAsyncDisposable
         }
     }
 
+    /// <summary>How long any daemon of the test bed may take to exit on SIGTERM (containerd 1.6 takes 1–1.7 s).</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>Stops it; a daemon that outlived SIGTERM is killed and the test fails saying so (never silently).</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        var outcome = await StopAsync(StopGrace).ConfigureAwait(false);
         Close();
+        ThrowIfKilled(outcome);
+    }
+
+    /// <summary>Fails loudly when a stop had to kill.</summary>
+    public void ThrowIfKilled(StopOutcome outcome)
+    {
+        if (outcome == StopOutcome.Killed)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(LogPath)}: the process outlived SIGTERM by {StopGrace.TotalSeconds} s and had to be killed (log: {LogPath})");
+        }
     }
 
     /// <summary>Releases the process handle and the log (after a stop).</summary>

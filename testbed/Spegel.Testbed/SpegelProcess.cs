@@ -114,7 +114,7 @@ public sealed class SpegelProcess : IAsyncDisposable
         ProcessRunner.RunAsync("dotnet", [DefaultBinary, .. arguments], timeout ?? TimeSpan.FromSeconds(60), environment);
 
     /// <summary>How long spegel may take to exit after SIGTERM before the harness kills it and fails the test.</summary>
-    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan StopGrace = Daemon.StopGrace;
 
     /// <summary>
     /// Stops spegel with SIGTERM and fails loudly when it misbehaved: it outlived SIGTERM (killed after
