@@ -103,8 +103,8 @@ internal static partial class RegistryApp
             var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
                 ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
                 : null;
-            var forwarder = new PeerForwarder(new LookupCache(router, mirrorOptions), peerHttp, mirrorOptions, stats, loggerFactory.CreateLogger<PeerForwarder>(), coalescer);
-            var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, forwarder, stats, coalescer);
+            var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory);
+            var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer);
             tracking = Task.Run(() => advertiser.RunAsync(loops.Token), CancellationToken.None);
             app = Build(settings, services);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -157,7 +157,8 @@ internal static partial class RegistryApp
         var app = builder.Build();
         app.UseMiddleware<RequestLogging>();
         var handler = new RegistryHandler(
-            services.Store, services.Readiness, services.Auth, services.Policy, services.Forwarder, services.Coalescer, app.Services.GetRequiredService<ILogger<RegistryHandler>>());
+            services.Store, services.Readiness, services.Auth, services.Policy, new MissChain(services.Mirror, services.Coalescer, services.Policy), services.Stats,
+            app.Services.GetRequiredService<ILogger<RegistryHandler>>());
         app.Run(handler.HandleAsync);
         return app;
     }

@@ -11,6 +11,6 @@ internal sealed record RegistryServices(
     NodeReadiness Readiness,
     BasicAuth Auth,
     ContentPolicy Policy,
-    PeerForwarder? Forwarder,
+    PeerMirror? Mirror,
     MirrorStats Stats,
     Coalescing.PullCoalescer? Coalescer = null);

@@ -27,8 +27,17 @@ internal sealed record MirrorOptions
     /// <summary>A blob transfer slower than this over a whole grace period is stalled and moves to the next peer.</summary>
     public long MinDataRate { get; init; } = 256 * 1024;
 
-    /// <summary>The grace period of the minimum data rate (also the wait for a blob's response headers).</summary>
+    private readonly TimeSpan? _blobHeaderTimeout;
+
+    /// <summary>The grace period of the minimum data rate (also, by default, the wait for a blob's response headers).</summary>
     public TimeSpan RateGracePeriod { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>The wait for a peer's response headers to a blob GET: <see cref="RateGracePeriod"/> unless set.</summary>
+    public TimeSpan BlobHeaderTimeout
+    {
+        get => _blobHeaderTimeout ?? RateGracePeriod;
+        init => _blobHeaderTimeout = value;
+    }
 
     /// <summary>Following a download in progress on a peer: no byte for this long is a stall.</summary>
     public TimeSpan InProgressStallLimit { get; init; } = TimeSpan.FromSeconds(15);

@@ -3,8 +3,9 @@ using Spegel.Telemetry;
 namespace Spegel.Mirroring;
 
 /// <summary>Counters of mirroring, for the debug page; each also moves its Prometheus metric.</summary>
-internal sealed class MirrorStats
+internal sealed class MirrorStats(TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private long _bytesFromPeers;
     private long _peerFailures;
     private long _resumes;
@@ -12,6 +13,7 @@ internal sealed class MirrorStats
     private long _digestMismatches;
     private long _served;
     private long _notFound;
+    private long _aborted;
 
     public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
 
@@ -26,6 +28,9 @@ internal sealed class MirrorStats
     public long Served => Interlocked.Read(ref _served);
 
     public long NotFound => Interlocked.Read(ref _notFound);
+
+    /// <summary>Responses cut short after their headers were sent (never counted as served).</summary>
+    public long Aborted => Interlocked.Read(ref _aborted);
 
     public DateTimeOffset? LastSuccess { get; private set; }
 
@@ -59,9 +64,10 @@ internal sealed class MirrorStats
         SpegelMetrics.MirrorDigestMismatches.Inc();
     }
 
-    /// <summary>A request mirrored from a peer (Spegel counts it as cache "hit").</summary>
-    public void Success(DateTimeOffset when, string registry)
+    /// <summary>A request mirrored from a peer, every byte delivered (Spegel counts it as cache "hit").</summary>
+    public void OnServed(string registry)
     {
+        var when = _time.GetUtcNow();
         Interlocked.Increment(ref _served);
         LastSuccess = when;
         SpegelMetrics.MirrorRequests.WithLabels(registry, "hit").Inc();
@@ -69,9 +75,29 @@ internal sealed class MirrorStats
     }
 
     /// <summary>A request no peer could serve (cache "miss").</summary>
-    public void Miss(string registry)
+    public void OnMiss(string registry)
     {
         Interlocked.Increment(ref _notFound);
         SpegelMetrics.MirrorRequests.WithLabels(registry, "miss").Inc();
+    }
+
+    /// <summary>
+    /// A relay that ended before its last byte (<see cref="RelayResult"/>): the response was aborted. Failures of the
+    /// peers count as a cache "miss", as Spegel counts a mirror error; a client that went away is neither.
+    /// </summary>
+    public void OnAborted(string registry, RelayResult result)
+    {
+        Interlocked.Increment(ref _aborted);
+        SpegelMetrics.MirrorAborted.WithLabels(result switch
+        {
+            RelayResult.DigestMismatch => "digest_mismatch",
+            RelayResult.NoPeerToResume => "no_peer_to_resume",
+            RelayResult.ResumeRejected => "resume_rejected",
+            _ => "client_gone",
+        }).Inc();
+        if (result != RelayResult.ClientGone)
+        {
+            SpegelMetrics.MirrorRequests.WithLabels(registry, "miss").Inc();
+        }
     }
 }

@@ -19,6 +19,18 @@ internal readonly record struct Digest
 
     public static Digest Sha256(ReadOnlySpan<byte> hash) => new("sha256", Convert.ToHexStringLower(hash));
 
+    /// <summary>A hash of this digest's algorithm, to check bytes as they stream by.</summary>
+    public System.Security.Cryptography.IncrementalHash CreateHash() => System.Security.Cryptography.IncrementalHash.CreateHash(
+        Algorithm == "sha512" ? System.Security.Cryptography.HashAlgorithmName.SHA512 : System.Security.Cryptography.HashAlgorithmName.SHA256);
+
+    /// <summary>True when <paramref name="hash"/> (of this digest's algorithm) is this digest.</summary>
+    public bool Matches(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash) == Hex;
+
+    /// <summary>True when <paramref name="content"/> hashes to this digest.</summary>
+    public bool MatchesContent(ReadOnlySpan<byte> content) => Matches(Algorithm == "sha512"
+        ? System.Security.Cryptography.SHA512.HashData(content)
+        : System.Security.Cryptography.SHA256.HashData(content));
+
     public static Digest Parse(string text) =>
         TryParse(text, out var digest, out var error) ? digest : throw new FormatException(error);
 

@@ -33,7 +33,7 @@ internal static class OciError
         response.StatusCode = status;
         response.ContentType = "application/json";
         response.ContentLength = body.Length;
-        context.Items[RequestLogItems.Error] = $"{code}: {message}";
+        RequestLogFeature.Of(context).Error = $"{code}: {message}";
         return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 

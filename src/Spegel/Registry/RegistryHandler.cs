@@ -2,9 +2,9 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Spegel.Oci;
-using Spegel.Mirroring;
 using Spegel.Hosting;
+using Spegel.Mirroring;
+using Spegel.Oci;
 using Spegel.Store;
 
 namespace Spegel.Registry;
@@ -19,8 +19,9 @@ namespace Spegel.Registry;
 /// <item>a reference the registry filters or mirrored registries exclude is 404 before anything else, as in
 /// Spegel, so containerd asks the upstream (<see cref="ContentPolicy.IsFiltered"/>);</item>
 /// <item>manifests and blobs are served from the local store;</item>
-/// <item>a miss is mirrored from peers (<see cref="PeerForwarder"/>) unless the request came from a peer
-/// (<c>X-Spegel-Mirrored: true</c>: loop prevention) or the policy excludes it; otherwise 404 at once.</item>
+/// <item>a miss goes through <see cref="MissChain"/> (a download in progress for a peer; the peers; a coalesced pull),
+/// which returns what it found; this handler alone writes the answer (a peer's relayed blob included) and aborts it
+/// when a relay cannot complete.</item>
 /// </list>
 /// </summary>
 internal sealed partial class RegistryHandler(
@@ -28,8 +29,8 @@ internal sealed partial class RegistryHandler(
     NodeReadiness readiness,
     BasicAuth auth,
     ContentPolicy policy,
-    PeerForwarder? forwarder,
-    Coalescing.PullCoalescer? coalescer,
+    MissChain misses,
+    MirrorStats stats,
     ILogger<RegistryHandler> logger)
 {
     private const int MaxHeaderBytes = 16 * 1024;
@@ -39,40 +40,41 @@ internal sealed partial class RegistryHandler(
     {
         var request = context.Request;
         var response = context.Response;
+        var log = RequestLogFeature.Of(context);
         string target = RawTarget(context);
         string rawPath = PathOf(target);
 
         if (rawPath is "/healthz" or "/readyz")
         {
-            context.Items[RequestLogItems.Handler] = "healthz";
+            log.Handler = "healthz";
             response.StatusCode = readiness.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             return;
         }
 
         if (rawPath == "/livez")
         {
-            context.Items[RequestLogItems.Handler] = "livez";
+            log.Handler = "livez";
             response.StatusCode = StatusCodes.Status200OK;
             return;
         }
 
         if (target.Length > Oci.DistributionPath.MaxTargetLength)
         {
-            context.Items[RequestLogItems.Handler] = "invalid";
+            log.Handler = "invalid";
             await OciError.WriteAsync(context, StatusCodes.Status414UriTooLong, OciErrorCodes.NameInvalid, $"request target is longer than {Oci.DistributionPath.MaxTargetLength} bytes").ConfigureAwait(false);
             return;
         }
 
         if (HeaderBytes(request) > MaxHeaderBytes)
         {
-            context.Items[RequestLogItems.Handler] = "invalid";
+            log.Handler = "invalid";
             await OciError.WriteAsync(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, OciErrorCodes.Unsupported, $"request headers are larger than {MaxHeaderBytes} bytes").ConfigureAwait(false);
             return;
         }
 
         if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
         {
-            context.Items[RequestLogItems.Handler] = "invalid";
+            log.Handler = "invalid";
             response.Headers.Allow = "GET, HEAD";
             await OciError.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, OciErrorCodes.Unsupported, "this mirror is read-only: only GET and HEAD are allowed").ConfigureAwait(false);
             return;
@@ -80,7 +82,7 @@ internal sealed partial class RegistryHandler(
 
         if (!auth.IsAuthorized(request))
         {
-            context.Items[RequestLogItems.Handler] = "unauthorized";
+            log.Handler = "unauthorized";
             response.Headers.WWWAuthenticate = "Basic realm=\"spegel\"";
             await OciError.WriteAsync(context, StatusCodes.Status401Unauthorized, OciErrorCodes.Unauthorized, "authentication required").ConfigureAwait(false);
             return;
@@ -93,14 +95,14 @@ internal sealed partial class RegistryHandler(
         }
         catch (UriFormatException)
         {
-            context.Items[RequestLogItems.Handler] = "invalid";
+            log.Handler = "invalid";
             await OciError.WriteAsync(context, StatusCodes.Status400BadRequest, OciErrorCodes.NameInvalid, "request path is not valid percent-encoding").ConfigureAwait(false);
             return;
         }
 
         if (Oci.DistributionPath.IsBase(path))
         {
-            context.Items[RequestLogItems.Handler] = "v2";
+            log.Handler = "v2";
             response.StatusCode = StatusCodes.Status200OK;
             response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
             response.ContentLength = 0;
@@ -111,15 +113,15 @@ internal sealed partial class RegistryHandler(
         var distribution = Oci.DistributionPath.Parse(path, ns, out var error);
         if (distribution is null)
         {
-            context.Items[RequestLogItems.Handler] = "invalid";
+            log.Handler = "invalid";
             await OciError.WriteAsync(context, error!.Status, error.Code, error.Message).ConfigureAwait(false);
             return;
         }
 
-        context.Items[RequestLogItems.Handler] = distribution.Kind == DistributionKind.Manifest ? "manifest" : "blob";
+        log.Handler = distribution.Kind == DistributionKind.Manifest ? "manifest" : "blob";
         if (policy.IsFiltered(distribution))
         {
-            context.Items[RequestLogItems.Source] = "filtered";
+            log.Source = "filtered";
             await NotFoundResponseAsync(context, distribution, "is excluded by --registry-filters or --mirrored-registries").ConfigureAwait(false);
             return;
         }
@@ -175,7 +177,7 @@ internal sealed partial class RegistryHandler(
         }
 
         var response = context.Response;
-        context.Items[RequestLogItems.Source] = "local";
+        RequestLogFeature.Of(context).Source = "local";
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = MediaTypes.Sniff(manifest) ?? (string.IsNullOrEmpty(descriptorType) ? MediaTypes.OctetStream : descriptorType);
         response.ContentLength = manifest.Length;
@@ -233,7 +235,7 @@ internal sealed partial class RegistryHandler(
                 break;
         }
 
-        context.Items[RequestLogItems.Source] = source;
+        RequestLogFeature.Of(context).Source = source;
         response.ContentType = range.Outcome == RangeOutcome.Whole && source == "local"
             ? await _blobTypes.GetAsync(blob, cancellationToken).ConfigureAwait(false)
             : MediaTypes.OctetStream;
@@ -258,41 +260,105 @@ internal sealed partial class RegistryHandler(
         }
         finally
         {
-            context.Items[RequestLogItems.BytesSent] = body.Count;
+            RequestLogFeature.Of(context).BytesSent = body.Count;
+        }
+    }
+
+    /// <summary>A local miss: whatever <see cref="MissChain"/> finds, written here, or 404.</summary>
+    private async Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
+    {
+        var request = context.Request;
+        var client = new RegistryRequest(
+            PeerProtocol.IsMirrored(request.Headers[PeerProtocol.MirroredHeader]),
+            HttpMethods.IsHead(request.Method),
+            request.Headers.Range.Count > 0 ? request.Headers.Range.ToString() : null,
+            [.. request.Headers.Accept.OfType<string>()]);
+        var miss = await misses.ResolveAsync(distribution, client, context.RequestAborted).ConfigureAwait(false);
+        switch (miss)
+        {
+            case Miss.InProgress inProgress:
+                await using (inProgress.Reader)
+                {
+                    context.Response.Headers[PeerProtocol.InProgressHeader] = "true";
+                    Telemetry.SpegelMetrics.InProgressServed.Inc();
+                    await WriteBlobAsync(context, distribution, inProgress.Reader, "in-progress").ConfigureAwait(false);
+                }
+
+                return;
+            case Miss.FromPeers fromPeers:
+                await WritePeerFetchAsync(context, distribution, fromPeers.Fetch).ConfigureAwait(false);
+                return;
+            case Miss.NotFound notFound:
+                if (notFound.PeersAsked)
+                {
+                    stats.OnMiss(distribution.Registry ?? string.Empty);
+                }
+
+                RequestLogFeature.Of(context).Source = "miss";
+                await NotFoundResponseAsync(context, distribution, notFound.Why).ConfigureAwait(false);
+                return;
         }
     }
 
     /// <summary>
-    /// A local miss: mirrored from peers when allowed, else 404 at once. A peer asking for a blob this node is
-    /// downloading gets the bytes as they arrive (pull coalescing).
+    /// Writes what a peer answered: its status and headers, then the checked body, or the relayed blob. A relay that
+    /// cannot complete (no peer to resume, a digest mismatch, a lying range) aborts the response: a client never sees
+    /// a short or corrupt body presented as complete, and the request is not counted as served.
     /// </summary>
-    private async Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
+    private async Task WritePeerFetchAsync(HttpContext context, DistributionRequest distribution, PeerFetch fetch)
     {
-        bool fromPeer = string.Equals(context.Request.Headers[PeerForwarder.MirroredHeader], "true", StringComparison.OrdinalIgnoreCase);
-        if (fromPeer && coalescer is not null && distribution is { Kind: DistributionKind.Blob, Digest: { } digest })
+        var response = context.Response;
+        var log = RequestLogFeature.Of(context);
+        log.Source = fetch.Source;
+        var headers = fetch.Headers;
+        response.StatusCode = headers.Status;
+        response.ContentType = headers.ContentType;
+        response.ContentLength = headers.ContentLength;
+        if (headers.ContentRange is { } contentRange)
         {
-            await using var inProgress = await coalescer.OpenInProgressAsync(digest, context.RequestAborted).ConfigureAwait(false);
-            if (inProgress is not null)
+            response.Headers.ContentRange = contentRange;
+        }
+
+        SetIfPresent(response, "Docker-Content-Digest", headers.DockerContentDigest);
+        SetIfPresent(response, "Accept-Ranges", headers.AcceptRanges);
+        SetIfPresent(response, "Docker-Distribution-API-Version", headers.ApiVersion);
+        string registry = distribution.Registry ?? string.Empty;
+        if (fetch is PeerFetch.Whole whole)
+        {
+            if (whole.Body is { } body)
             {
-                context.Response.Headers[PeerForwarder.InProgressHeader] = "true";
-                Telemetry.SpegelMetrics.InProgressServed.Inc();
-                await WriteBlobAsync(context, distribution, inProgress, "in-progress").ConfigureAwait(false);
-                return;
+                await response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
             }
-        }
 
-        if (!fromPeer && forwarder is not null && policy.AllowsMirroring(distribution) && await forwarder.TryServeAsync(context, distribution).ConfigureAwait(false))
-        {
+            stats.OnServed(registry);
             return;
         }
 
-        if (context.Response.HasStarted)
+        await using var relay = ((PeerFetch.Stream)fetch).Relay;
+        var result = await relay.CopyToAsync(response.Body, context.RequestAborted).ConfigureAwait(false);
+        log.BytesSent = relay.BytesSent;
+        if (relay.Resumes > 0)
         {
+            log.Source = $"{log.Source} +{relay.Resumes} resumes";
+        }
+
+        if (result == RelayResult.Completed)
+        {
+            stats.OnServed(registry);
             return;
         }
 
-        context.Items[RequestLogItems.Source] = "miss";
-        await NotFoundResponseAsync(context, distribution, "is not on this node").ConfigureAwait(false);
+        log.Error = $"relay ended: {result}";
+        stats.OnAborted(registry, result);
+        context.Abort();
+    }
+
+    private static void SetIfPresent(HttpResponse response, string name, string? value)
+    {
+        if (value is not null)
+        {
+            response.Headers[name] = value;
+        }
     }
 
     private static Task NotFoundResponseAsync(HttpContext context, DistributionRequest distribution, string why)

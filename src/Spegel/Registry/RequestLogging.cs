@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Spegel.Oci;
 using Spegel.Telemetry;
 
 namespace Spegel.Registry;
@@ -15,6 +16,7 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
     public async Task InvokeAsync(HttpContext context)
     {
         long start = Stopwatch.GetTimestamp();
+        var log = RequestLogFeature.Of(context);
         string? label = HttpHandlerLabel.ForRegistry(context.Request.Method, RegistryHandler.RawPath(context));
         var inflight = label is null ? null : SpegelMetrics.HttpRequestsInflight.WithLabels(label);
         inflight?.Inc();
@@ -25,9 +27,9 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
         finally
         {
             inflight?.Dec();
-            string handler = context.Items[RequestLogItems.Handler] as string ?? "unknown";
+            string handler = log.Handler;
             var elapsed = Stopwatch.GetElapsedTime(start);
-            Observe(context, label, handler, elapsed);
+            Observe(context, log, label, elapsed);
             if (handler is not ("healthz" or "livez") && logger.IsEnabled(LogLevel.Debug))
             {
                 int status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
@@ -39,35 +41,35 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
                     elapsed.TotalMilliseconds,
                     context.Connection.RemoteIpAddress?.ToString() ?? string.Empty,
                     handler,
-                    context.Items[RequestLogItems.Source] as string ?? string.Empty,
-                    BytesSent(context),
-                    context.Items[RequestLogItems.Error] as string ?? string.Empty);
+                    log.Source,
+                    BytesSent(context, log),
+                    log.Error);
             }
         }
     }
 
     /// <summary>The body bytes sent: counted where a stream may be cut short, else the Content-Length (0 for HEAD).</summary>
-    private static long BytesSent(HttpContext context) =>
-        context.Items[RequestLogItems.BytesSent] as long? ?? (HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0);
+    private static long BytesSent(HttpContext context, RequestLogFeature log) =>
+        log.BytesSent ?? (HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0);
 
-    private static void Observe(HttpContext context, string? label, string handler, TimeSpan elapsed)
+    private static void Observe(HttpContext context, RequestLogFeature log, string? label, TimeSpan elapsed)
     {
         string method = context.Request.Method;
-        long bytes = BytesSent(context);
+        long bytes = BytesSent(context, log);
         if (label is not null)
         {
             SpegelMetrics.ObserveHttp(label, method, context.Response.StatusCode, elapsed, bytes);
         }
 
-        if (context.Response.StatusCode is 200 or 206 && context.Items[RequestLogItems.Source] as string is "local" or "in-progress"
-            && string.Equals(context.Request.Headers["X-Spegel-Mirrored"], "true", StringComparison.OrdinalIgnoreCase))
+        if (context.Response.StatusCode is 200 or 206 && log.Source is "local" or "in-progress"
+            && PeerProtocol.IsMirrored(context.Request.Headers[PeerProtocol.MirroredHeader]))
         {
             SpegelMetrics.PeerBytesServed.Inc(bytes);
         }
 
         RecentRequests.Shared.Add(new RecentRequest(
-            DateTimeOffset.UtcNow, method, handler, context.Request.Path.Value ?? string.Empty, context.Response.StatusCode,
-            context.Items[RequestLogItems.Source] as string ?? string.Empty, bytes, elapsed, context.Connection.RemoteIpAddress?.ToString() ?? string.Empty));
+            DateTimeOffset.UtcNow, method, log.Handler, context.Request.Path.Value ?? string.Empty, context.Response.StatusCode,
+            log.Source, bytes, elapsed, context.Connection.RemoteIpAddress?.ToString() ?? string.Empty));
     }
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Debug, Message = "{Method} {Path} {Status} in {LatencyMs:0.###} ms from {Ip} ({Handler} {Source}) {Bytes} bytes {Error}")]

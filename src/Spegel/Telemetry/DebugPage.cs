@@ -31,7 +31,7 @@ internal static class DebugPage
         Row(sb, "Tracking containerd", sources.Advertiser?.Connected == true ? "connected" : "disconnected");
         var last = sources.Stats.LastSuccess;
         Row(sb, "Last mirror success", last is null ? "never" : $"{last.Value:yyyy-MM-dd HH:mm:ss} UTC ({Ago(last.Value)})");
-        Row(sb, "Mirrored / not found", $"{sources.Stats.Served} / {sources.Stats.NotFound}");
+        Row(sb, "Mirrored / not found / aborted", $"{sources.Stats.Served} / {sources.Stats.NotFound} / {sources.Stats.Aborted}");
         Row(sb, "Bytes from peers", Size(sources.Stats.BytesFromPeers));
         Row(sb, "Peer failures / resumes / hedges / digest mismatches", $"{sources.Stats.PeerFailures} / {sources.Stats.Resumes} / {sources.Stats.Hedges} / {sources.Stats.DigestMismatches}");
         sb.Append("</table>");

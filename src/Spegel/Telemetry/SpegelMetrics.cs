@@ -59,4 +59,6 @@ internal static class SpegelMetrics
     public static readonly Counter InProgressServed = Metrics.CreateCounter("spegel_in_progress_served_total", "Peer requests served from a download still in progress on this node.");
 
     public static readonly Gauge PreflightFindings = Metrics.CreateGauge("spegel_preflight_findings", "Problems the start-up check found in containerd's configuration, 1 per finding (the log and the debug page say what to change).", "check", "severity");
+
+    public static readonly Counter MirrorAborted = Metrics.CreateCounter("spegel_mirror_aborted_total", "Mirrored responses cut short after their headers were sent, by reason: digest_mismatch, no_peer_to_resume, resume_rejected, client_gone.", "reason");
 }

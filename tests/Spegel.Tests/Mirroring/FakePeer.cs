@@ -40,6 +40,9 @@ internal sealed class FakePeer : IAsyncDisposable
 
     public List<string?> RangesAsked { get; } = [];
 
+    /// <summary>The request targets exactly as they arrived (path and query, undecoded).</summary>
+    public List<string> TargetsAsked { get; } = [];
+
     public static async Task<FakePeer> StartAsync(IPAddress address, int port, IReadOnlyDictionary<string, (byte[] Body, string Type)> content, PeerBehaviour behaviour, long after = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -53,10 +56,11 @@ internal sealed class FakePeer : IAsyncDisposable
             lock (peer.RangesAsked)
             {
                 peer.RangesAsked.Add(context.Request.Headers.Range.ToString());
+                peer.TargetsAsked.Add(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty);
             }
 
             string reference = context.Request.Path.Value![(context.Request.Path.Value!.LastIndexOf('/') + 1)..];
-            if (behaviour == PeerBehaviour.NotFound || !content.TryGetValue(reference, out var item) || context.Request.Headers["X-Spegel-Mirrored"] != "true")
+            if (behaviour == PeerBehaviour.NotFound || !content.TryGetValue(reference, out var item) || !Spegel.Oci.PeerProtocol.IsMirrored(context.Request.Headers[Spegel.Oci.PeerProtocol.MirroredHeader]))
             {
                 context.Response.StatusCode = 404;
                 return;
@@ -85,7 +89,8 @@ internal sealed class FakePeer : IAsyncDisposable
 
             context.Response.ContentType = item.Type;
             context.Response.ContentLength = end - start + 1;
-            context.Response.Headers["Docker-Content-Digest"] = reference;
+            // The digest of the content the peer holds (for a tag too), as a registry names it.
+            context.Response.Headers["Docker-Content-Digest"] = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(item.Body));
             if (HttpMethods.IsHead(context.Request.Method))
             {
                 return;

@@ -61,7 +61,7 @@ internal sealed class MirrorHarness : IAsyncDisposable
     /// </summary>
     public static async Task<MirrorHarness> StartAsync(IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null)
     {
-        int port = FreePort();
+        int port = Spegel.Testbed.Network.FreePort(); // the same port on 127.0.0.1…N: chosen below the ephemeral range
         var content = new Dictionary<string, (byte[], string)>
         {
             [BlobDigest] = (Blob, "application/octet-stream"),
@@ -92,14 +92,19 @@ internal sealed class MirrorHarness : IAsyncDisposable
             ResolveTimeout = TimeSpan.FromMilliseconds(200),
             ResolveRetries = 3,
             RateGracePeriod = TimeSpan.FromMilliseconds(600),
+            // A fresh Kestrel peer may take long to answer its first request on a loaded machine (JIT): waiting for
+            // headers is not what these tests time, stalls are.
+            BlobHeaderTimeout = TimeSpan.FromSeconds(10),
             MinDataRate = 64 * 1024,
-            HedgeDelay = TimeSpan.FromMilliseconds(200),
+            // No hedges unless a test asks for them: a hedge depends on real time, so a loaded machine would send
+            // requests to peers a test does not expect.
+            HedgeDelay = TimeSpan.FromSeconds(30),
             HeaderTimeout = TimeSpan.FromSeconds(3),
         };
         options = tune?.Invoke(options) ?? options;
-        var forwarder = new PeerForwarder(new LookupCache(router, options), PeerHttp.Create(options.ConnectTimeout), options, stats, NullLogger<PeerForwarder>.Instance);
+        var mirror = PeerMirror.Create(router, PeerHttp.Create(options.ConnectTimeout), options, stats);
         var settings = RegistryServer.Settings("--registry-addr", $"127.0.0.1:{port}", "--bootstrap-kind", "static", "--log-level", "ERROR");
-        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), BasicAuth.None, ContentPolicy.AllowAll, forwarder, stats);
+        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), BasicAuth.None, ContentPolicy.AllowAll, mirror, stats);
         var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
         return new MirrorHarness(app, port, fakes, blackHoles, router, stats);
@@ -118,12 +123,5 @@ internal sealed class MirrorHarness : IAsyncDisposable
         {
             blackHole.Dispose();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

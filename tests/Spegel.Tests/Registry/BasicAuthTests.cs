@@ -123,8 +123,8 @@ public sealed class BasicAuthTests
         var options = MirrorSettings.From(settings, auth.HeaderValue);
         var router = new StaticRouter(IPAddress.Parse("127.0.0.2"));
         using var http = PeerHttp.Create(options.ConnectTimeout);
-        var forwarder = new PeerForwarder(new LookupCache(router, options), http, options, new MirrorStats(), NullLogger<PeerForwarder>.Instance);
-        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), auth, ContentPolicy.AllowAll, forwarder, new MirrorStats());
+        var stats = new MirrorStats();
+        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), auth, ContentPolicy.AllowAll, PeerMirror.Create(router, http, options, stats), stats);
         await using var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
 

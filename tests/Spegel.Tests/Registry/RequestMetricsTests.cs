@@ -66,8 +66,8 @@ public sealed partial class RequestMetricsTests
         var middleware = new RequestLogging(
             context =>
             {
-                context.Items[RequestLogItems.Handler] = "blob";
-                context.Items[RequestLogItems.Source] = "local";
+                RequestLogFeature.Of(context).Handler = "blob";
+                RequestLogFeature.Of(context).Source = "local";
                 context.Response.StatusCode = status;
                 return Task.CompletedTask;
             },
@@ -91,7 +91,7 @@ public sealed partial class RequestMetricsTests
         var middleware = new RequestLogging(
             context =>
             {
-                context.Items[RequestLogItems.Handler] = "healthz";
+                RequestLogFeature.Of(context).Handler = "healthz";
                 context.Response.StatusCode = 503;
                 return Task.CompletedTask;
             },

@@ -1,0 +1,256 @@
+using System.Buffers;
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Spegel.Oci;
+using Spegel.Routing;
+
+namespace Spegel.Mirroring;
+
+/// <summary>How a relay ended. Only <see cref="Completed"/> means the client has every byte; any other ending must
+/// abort the client's response (its headers promised a length).</summary>
+internal enum RelayResult
+{
+    /// <summary>Every byte sent, and a whole blob matched its digest.</summary>
+    Completed,
+
+    /// <summary>A whole blob that did not match its digest: its last chunk was held back, so the client never sees it complete.</summary>
+    DigestMismatch,
+
+    /// <summary>The peer failed or stalled mid-body and no other peer could continue.</summary>
+    NoPeerToResume,
+
+    /// <summary>The peer asked to continue answered a different span than requested (a lie could splice wrong bytes).</summary>
+    ResumeRejected,
+
+    /// <summary>Our client went away.</summary>
+    ClientGone,
+}
+
+/// <summary>
+/// Streams a blob from peers to our client: unchanged (206 stays 206), under a minimum-rate timeout
+/// (<see cref="TransferMonitor"/>), resumed from the next peer with a Range request at the first byte the client does
+/// not have when a peer fails or stalls mid-body. A whole blob is hashed on the way and its newest chunk held back
+/// until the digest matches, so a corrupt or short body is never presented as complete. Writes nothing but body bytes:
+/// the caller wrote the status and headers (<see cref="Headers"/>) and aborts the response unless the result is
+/// <see cref="RelayResult.Completed"/>.
+/// </summary>
+internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
+{
+    private const int ChunkSize = 256 * 1024;
+    private readonly PeerClient _client;
+    private readonly PeerRequest _request;
+    private readonly IAsyncEnumerator<RoutedPeer> _peers;
+    private readonly MirrorOptions _options;
+    private readonly MirrorStats _stats;
+    private readonly ILogger _logger;
+    private readonly long _start;
+    private readonly long _end;
+    private readonly long? _total;
+    private HttpResponseMessage _current;
+    private RoutedPeer _peer;
+    private int _budget;
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+    private byte[] _held = ArrayPool<byte>.Shared.Rent(ChunkSize);
+    private int _heldLength;
+
+    /// <param name="answer">The first peer's 200 or 206, whose span was checked (<see cref="PeerHeaders.TryGetSpan"/>).</param>
+    public VerifiedBlobRelay(
+        PeerClient client, PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, PeerAnswer answer, (long Start, long End, long? Total) span, int budget,
+        MirrorOptions options, MirrorStats stats, ILogger logger)
+    {
+        _client = client;
+        _request = request;
+        _peers = peers;
+        _options = options;
+        _stats = stats;
+        _logger = logger;
+        (_start, _end, _total) = span;
+        _current = answer.Response;
+        _peer = answer.Peer;
+        _budget = budget;
+        FirstPeer = answer.Peer;
+        Headers = PeerHeaders.From(answer.Response, _end - _start + 1);
+    }
+
+    /// <summary>What to answer our client with: the first peer's status and headers, with the span's length.</summary>
+    public PeerHeaders Headers { get; }
+
+    public RoutedPeer FirstPeer { get; }
+
+    /// <summary>Body bytes written to the client so far.</summary>
+    public long BytesSent { get; private set; }
+
+    /// <summary>How many times another peer continued the transfer.</summary>
+    public int Resumes { get; private set; }
+
+    /// <summary>Relays the body into <paramref name="target"/> until it is complete, or says why it is not.</summary>
+    public async Task<RelayResult> CopyToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        bool verify = _current.StatusCode == HttpStatusCode.OK;
+        using var hash = verify ? _request.Distribution.Digest!.Value.CreateHash() : null;
+        long expected = _end - _start + 1;
+        while (true)
+        {
+            var (outcome, reason) = await PumpAsync(target, hash, verify, expected, cancellationToken).ConfigureAwait(false);
+            if (outcome == Pump.ClientGone)
+            {
+                return RelayResult.ClientGone;
+            }
+
+            if (outcome == Pump.Done)
+            {
+                if (hash is not null && !_request.Distribution.Digest!.Value.Matches(hash.GetHashAndReset()))
+                {
+                    _stats.DigestMismatch();
+                    LogDigestMismatch(_logger, _request.Key, Resumes);
+                    return RelayResult.DigestMismatch;
+                }
+
+                return await WriteAsync(target, _held.AsMemory(0, _heldLength), cancellationToken).ConfigureAwait(false) ? RelayResult.Completed : RelayResult.ClientGone;
+            }
+
+            _client.Failed(_peer, _request.Key, reason!);
+            var resumed = await ResumeAsync(cancellationToken).ConfigureAwait(false);
+            if (resumed != RelayResult.Completed)
+            {
+                return resumed;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _current.Dispose();
+        await _peers.DisposeAsync().ConfigureAwait(false);
+        ArrayPool<byte>.Shared.Return(Interlocked.Exchange(ref _buffer, []));
+        ArrayPool<byte>.Shared.Return(Interlocked.Exchange(ref _held, []));
+    }
+
+    private enum Pump
+    {
+        Done,
+        PeerFailed,
+        ClientGone,
+    }
+
+    /// <summary>Copies the current peer's body until the span is complete (held chunk not yet written), or it fails.</summary>
+    private async Task<(Pump Outcome, string? Reason)> PumpAsync(Stream target, IncrementalHash? hash, bool verify, long expected, CancellationToken cancellationToken)
+    {
+        // A download in progress on the peer delivers at the upstream's pace: only a lack of any progress is a stall.
+        bool inProgress = _current.Headers.Contains(PeerProtocol.InProgressHeader);
+        using var monitor = inProgress
+            ? new TransferMonitor(1, _options.InProgressStallLimit, _options.Time, cancellationToken)
+            : new TransferMonitor(_options.MinDataRate, _options.RateGracePeriod, _options.Time, cancellationToken);
+        try
+        {
+            await using var body = await _current.Content.ReadAsStreamAsync(monitor.Token).ConfigureAwait(false);
+            while (BytesSent + _heldLength < expected)
+            {
+                monitor.BeginRead();
+                int n = await body.ReadAsync(_buffer.AsMemory(0, (int)Math.Min(_buffer.Length, expected - BytesSent - _heldLength)), monitor.Token).ConfigureAwait(false);
+                monitor.EndRead(n);
+                if (n == 0)
+                {
+                    return (Pump.PeerFailed, $"body ended at {_start + BytesSent + _heldLength} of {_end + 1}");
+                }
+
+                _stats.AddBytes(n);
+                hash?.AppendData(_buffer, 0, n);
+                if (verify)
+                {
+                    // Hold the newest chunk back until the digest is known to match.
+                    if (_heldLength > 0 && !await WriteAsync(target, _held.AsMemory(0, _heldLength), cancellationToken).ConfigureAwait(false))
+                    {
+                        return (Pump.ClientGone, null);
+                    }
+
+                    (_held, _buffer) = (_buffer, _held);
+                    _heldLength = n;
+                }
+                else if (!await WriteAsync(target, _buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false))
+                {
+                    return (Pump.ClientGone, null);
+                }
+            }
+
+            return (Pump.Done, null);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return (Pump.PeerFailed, monitor.Stalled ? $"stalled below {_options.MinDataRate} B/s" : ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            return (Pump.ClientGone, null);
+        }
+    }
+
+    /// <summary>Asks the next peers for the rest, from the first byte the client does not have (held bytes included).</summary>
+    private async Task<RelayResult> ResumeAsync(CancellationToken cancellationToken)
+    {
+        long resumeAt = _start + BytesSent + _heldLength;
+        PeerAnswer? next;
+        try
+        {
+            next = _budget > 0
+                ? await _client.FirstAnswerAsync(_request, _peers, $"bytes={resumeAt}-{_end}", _options.BlobHeaderTimeout, _budget, cancellationToken).ConfigureAwait(false)
+                : null;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return RelayResult.ClientGone;
+        }
+
+        if (next is not { } answer)
+        {
+            LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            return RelayResult.NoPeerToResume;
+        }
+
+        _budget -= answer.Attempts;
+        if (answer.Response.StatusCode != HttpStatusCode.PartialContent
+            || !PeerHeaders.TryGetSpan(answer.Response, out long nextStart, out long nextEnd, out long? nextTotal)
+            || nextStart != resumeAt || nextEnd != _end || (_total is not null && nextTotal != _total))
+        {
+            // A peer that lies about Content-Range could splice the wrong bytes: refuse it.
+            _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
+            answer.Response.Dispose();
+            LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            return RelayResult.ResumeRejected;
+        }
+
+        _stats.Resumed();
+        Resumes++;
+        _current.Dispose();
+        _current = answer.Response;
+        _peer = answer.Peer;
+        return RelayResult.Completed;
+    }
+
+    /// <summary>Writes to our client; false when it went away.</summary>
+    private async Task<bool> WriteAsync(Stream target, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        if (bytes.Length == 0)
+        {
+            return true;
+        }
+
+        try
+        {
+            await target.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            BytesSent += bytes.Length;
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1902, Level = LogLevel.Warning, Message = "No peer could continue {Key} at byte {Offset} of {Length}: aborting the response")]
+    private static partial void LogAborted(ILogger logger, string key, long offset, long length);
+
+    [LoggerMessage(EventId = 1903, Level = LogLevel.Warning, Message = "Blob {Key} from peers does not match its digest (after {Resumes} resumes): aborting the response")]
+    private static partial void LogDigestMismatch(ILogger logger, string key, int resumes);
+}
