@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Spegel.Oci;
 using Spegel.Mirroring;
-using Spegel.Hosting;
 using Spegel.Store;
 
 namespace Spegel.Registry;
@@ -25,7 +24,7 @@ namespace Spegel.Registry;
 /// </summary>
 internal sealed partial class RegistryHandler(
     IContentStore store,
-    NodeReadiness readiness,
+    IReadiness readiness,
     BasicAuth auth,
     ContentPolicy policy,
     PeerForwarder? forwarder,
