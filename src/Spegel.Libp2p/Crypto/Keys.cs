@@ -41,7 +41,7 @@ public sealed class PublicKey : IEquatable<PublicKey>
     public bool Verify(ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature) =>
         signature.Length == Ed25519.SignatureSize && Ed25519.Verify(signature.ToArray(), 0, _key, 0, message.ToArray(), 0, message.Length);
 
-    public PeerId ToPeerId() => PeerId.FromPublicKey(this);
+    public PeerId ToPeerId() => PeerId.FromSerializedPublicKey(ToProtobuf());
 
     public bool Equals(PublicKey? other) => other is not null && _key.AsSpan().SequenceEqual(other._key);
 

@@ -8,7 +8,7 @@ namespace Spegel.Libp2p.Muxing;
 /// for the remote's send window. <see cref="CloseWriteAsync"/> is a half-close (FIN); disposing closes our side and
 /// discards whatever the remote still sends.
 /// </summary>
-public sealed class YamuxStream : Transport.AsyncDuplexStream
+public sealed class YamuxStream : Streams.AsyncDuplexStream
 {
     /// <summary>The most data one write hands to the session at once (several frames, one socket write).</summary>
     private const int MaxWriteBatch = 512 * 1024;

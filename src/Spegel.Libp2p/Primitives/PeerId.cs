@@ -1,6 +1,3 @@
-using Google.Protobuf;
-using Spegel.Libp2p.Crypto;
-
 namespace Spegel.Libp2p.Primitives;
 
 /// <summary>
@@ -22,9 +19,9 @@ public sealed class PeerId : IEquatable<PeerId>, IComparable<PeerId>
 
     public byte[] ToArray() => (byte[])_bytes.Clone();
 
-    public static PeerId FromPublicKey(PublicKey key)
+    /// <summary>The ID of a public key given in its protobuf form (<c>Crypto.PublicKey.ToPeerId</c> is the usual way in).</summary>
+    public static PeerId FromSerializedPublicKey(byte[] serialized)
     {
-        byte[] serialized = key.ToProtobuf();
         var hash = serialized.Length <= 42 ? Multihash.Create(Multihash.Identity, serialized) : Multihash.Sha256(serialized);
         return new PeerId(hash.ToArray());
     }
@@ -62,24 +59,6 @@ public sealed class PeerId : IEquatable<PeerId>, IComparable<PeerId>
         }
 
         return false;
-    }
-
-    /// <summary>The public key embedded in an identity-multihash peer ID, else null.</summary>
-    public PublicKey? TryGetPublicKey()
-    {
-        if (!Multihash.TryParse(_bytes, out var hash) || hash!.Code != Multihash.Identity)
-        {
-            return null;
-        }
-
-        try
-        {
-            return PublicKey.FromProtobuf(hash.Digest);
-        }
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or NotSupportedException or InvalidDataException)
-        {
-            return null;
-        }
     }
 
     /// <summary>The CIDv1 (libp2p-key) text form, <c>bafz…</c>.</summary>

@@ -9,7 +9,7 @@ namespace Spegel.Libp2p.Security;
 /// Buffers are rented only while bytes are in flight, so an idle connection holds almost no memory; reads pull
 /// whatever the socket has (several frames per syscall) and a large write goes out as one socket write.
 /// </summary>
-public sealed class NoiseStream : Transport.AsyncDuplexStream
+public sealed class NoiseStream : Streams.AsyncDuplexStream
 {
     public const int MaxFrame = ushort.MaxValue;
     public const int MaxPlaintext = MaxFrame - NoiseCipher.TagSize;

@@ -167,7 +167,7 @@ internal sealed partial class Advertiser(
 
             case StoreEventKind.ContentCreated when storeEvent.Digest is { } digest:
                 var info = await StatWithRetryAsync(digest, cancellationToken).ConfigureAwait(false);
-                if (info is not null && policy.Allows(info))
+                if (info is not null && policy.Allows(info.Sources))
                 {
                     await AdvertiseAsync([(digest.ToString(), Registries(info))], cancellationToken).ConfigureAwait(false);
                 }
@@ -209,7 +209,7 @@ internal sealed partial class Advertiser(
 
         await foreach (var content in store.ListContentAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (policy.Allows(content))
+            if (policy.Allows(content.Sources))
             {
                 desired[content.Digest.ToString()] = Registries(content);
             }
@@ -255,12 +255,11 @@ internal sealed partial class Advertiser(
         return null;
     }
 
-    /// <summary>The allowed registries a blob came from (by its distribution-source labels).</summary>
+    /// <summary>The allowed registries a blob came from (its distribution sources).</summary>
     private string[] Registries(ContentInfo content)
     {
-        var registries = content.Labels.Keys
-            .Where(k => k.StartsWith(ContentPolicy.SourceLabelPrefix, StringComparison.Ordinal))
-            .Select(k => k[ContentPolicy.SourceLabelPrefix.Length..])
+        var registries = content.Sources
+            .Select(s => s.Registry)
             .Where(policy.AllowsRegistry)
             .Distinct(StringComparer.Ordinal)
             .ToArray();
@@ -368,9 +367,3 @@ internal sealed partial class Advertiser(
 
 /// <summary>Settings of the advertiser.</summary>
 internal sealed record AdvertiserOptions(string? ContentRoot, TimeSpan ReconcileInterval, TimeProvider Time);
-
-/// <summary>A stream of store events (containerd's event service, or a fake in tests).</summary>
-internal interface IStoreEventSource
-{
-    IAsyncEnumerable<StoreEvent> SubscribeAsync(CancellationToken cancellationToken);
-}

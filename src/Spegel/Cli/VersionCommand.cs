@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -24,14 +23,10 @@ internal sealed class VersionCommand
 
     public IEnumerable<Flag> Flags => [_logLevel, _format];
 
-    /// <summary>The assembly's informational version: <c>0.1.0+&lt;commit&gt;</c> when built from git.</summary>
-    public static string Version =>
-        typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-
     /// <summary>The release as Spegel names it (<c>v0.1.0</c>) and the commit it was built from (may be empty).</summary>
     public static (string Release, string Commit) Parts()
     {
-        string version = Version;
+        string version = BuildInfo.Version;
         int plus = version.IndexOf('+', StringComparison.Ordinal);
         string release = plus < 0 ? version : version[..plus];
         string commit = plus < 0 ? string.Empty : version[(plus + 1)..];

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using Spegel.Containerd;
 using Spegel.Oci;
 using Spegel.Routing;
 using Spegel.Store;
@@ -28,7 +27,7 @@ namespace Spegel.Coalescing;
 /// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
 /// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
 /// </summary>
-internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests ingests, CoalescingOptions options, ILogger<PullCoalescer> logger)
+internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger)
 {
     private const int MaxClaims = 4096;
     private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
@@ -95,10 +94,7 @@ internal sealed partial class PullCoalescer(IRouter router, ContainerdIngests in
             return null;
         }
 
-        var ingest = ingests.Find(digest) ?? await ingests.WaitAsync(digest, options.StartTimeout, cancellationToken).ConfigureAwait(false);
-        return ingest is null
-            ? null
-            : IngestBlobReader.TryOpen(digest, ingest, ingests.CommittedPath(digest), options.StallLimit, options.Time);
+        return await downloads.OpenAsync(digest, options.StartTimeout, options.StallLimit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Forgets downloads led longer ago than the claim lifetime and withdraws their claims.</summary>

@@ -90,7 +90,7 @@ internal sealed partial class ContainerdContentStore(ContainerdClient client, Co
     }
 
     private static ContentInfo? ToContentInfo(Info info) =>
-        Digest.TryParse(info.Digest, out var digest, out _) ? new ContentInfo(digest, info.Size, info.Labels) : null;
+        Digest.TryParse(info.Digest, out var digest, out _) ? new ContentInfo(digest, info.Size, DistributionSourceLabels.Parse(info.Labels)) : null;
 
     private static ImageRecord? ToImageRecord(Image image) =>
         image.Target is { } target && Digest.TryParse(target.Digest, out var digest, out _)

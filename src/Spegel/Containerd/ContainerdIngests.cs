@@ -1,5 +1,6 @@
 using System.Globalization;
 using Spegel.Oci;
+using Spegel.Store;
 
 namespace Spegel.Containerd;
 
@@ -16,7 +17,7 @@ internal sealed record IngestFile(string Folder, long Total)
 /// names the ref after the digest it expects), <c>total</c> (the expected size, when known) and <c>data</c> (what has
 /// arrived). Anything that does not look like that is ignored: these files are containerd's, not ours.
 /// </summary>
-internal sealed class ContainerdIngests(string contentRoot, TimeProvider time)
+internal sealed class ContainerdIngests(string contentRoot, TimeProvider time) : IDownloadsInProgress
 {
     private const int MaxRefBytes = 4096;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
@@ -68,6 +69,13 @@ internal sealed class ContainerdIngests(string contentRoot, TimeProvider time)
 
             await Task.Delay(PollInterval, time, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The download with the most bytes so far, waiting for one to start; read with <see cref="IngestBlobReader"/>.</summary>
+    public async Task<BlobReader?> OpenAsync(Digest digest, TimeSpan startTimeout, TimeSpan stallLimit, CancellationToken cancellationToken)
+    {
+        var ingest = Find(digest) ?? await WaitAsync(digest, startTimeout, cancellationToken).ConfigureAwait(false);
+        return ingest is null ? null : IngestBlobReader.TryOpen(digest, ingest, CommittedPath(digest), stallLimit, time);
     }
 
     /// <summary>The ingest in <paramref name="folder"/> when it is a download of <paramref name="digest"/> of known size.</summary>

@@ -110,8 +110,8 @@ internal static partial class RegistryApp
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
             string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
-            var measurer = new Telemetry.PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
-            metrics = await Telemetry.MetricsServer.StartAsync(settings, new Telemetry.DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer, cancellationToken).ConfigureAwait(false);
+            var measurer = new PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
+            metrics = await MetricsServer.StartAsync(settings, new DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer, cancellationToken).ConfigureAwait(false);
             await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -8,7 +8,7 @@ namespace Spegel.Hosting;
 /// <summary>The parts the registry API is made of.</summary>
 internal sealed record RegistryServices(
     IContentStore Store,
-    NodeReadiness Readiness,
+    IReadiness Readiness,
     BasicAuth Auth,
     ContentPolicy Policy,
     PeerMirror? Mirror,

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
-using Spegel.Cli;
 using Spegel.Oci;
 
 namespace Spegel.Hosting;

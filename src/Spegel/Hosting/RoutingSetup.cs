@@ -21,7 +21,7 @@ internal static class RoutingSetup
                 Identity = identity,
                 Listen = [endPoint],
                 AnnounceLoopback = settings.RouterAnnounceLoopback,
-                AgentVersion = $"spegel-dotnet/{Cli.VersionCommand.Version}",
+                AgentVersion = $"spegel-dotnet/{BuildInfo.Version}",
             },
             loggers.CreateLogger<Libp2pHost>());
         var dht = new Dht(host, new DhtOptions(), loggers.CreateLogger<Dht>());

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Spegel.Store;
 
 namespace Spegel.Oci;
 
@@ -11,7 +10,6 @@ namespace Spegel.Oci;
 /// </summary>
 internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistries, IReadOnlyList<Regex> filters, bool resolveLatestTag)
 {
-    public const string SourceLabelPrefix = "containerd.io/distribution.source.";
     private readonly HashSet<string>? _registries = mirroredRegistries.Count == 0 || mirroredRegistries.Any(r => r.IsWildcard)
         ? null
         : mirroredRegistries.Select(r => r.Host).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -19,8 +17,8 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
     public static ContentPolicy AllowAll { get; } = new([], [], true);
 
     /// <summary>
-    /// Whether a registry is mirrored. containerd's distribution-source labels name a registry by host without its port
-    /// (<c>containerd.io/distribution.source.10.0.0.5</c> for <c>10.0.0.5:5000</c>), so a host matches a host:port too.
+    /// Whether a registry is mirrored. A blob's distribution source names a registry by host without its port
+    /// (containerd's labels do: <c>10.0.0.5</c> for <c>10.0.0.5:5000</c>), so a host matches a host:port too.
     /// </summary>
     public bool AllowsRegistry(string registry) =>
         _registries is null
@@ -45,31 +43,23 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
     }
 
     /// <summary>
-    /// A blob is advertised when one of the registries it came from (its distribution-source labels) is allowed;
-    /// a blob with no source label only when nothing is restricted.
+    /// A blob is advertised when one of the registries it came from (its distribution sources) is allowed; a blob with
+    /// no known source only when nothing is restricted.
     /// </summary>
-    public bool Allows(ContentInfo content)
+    public bool Allows(IReadOnlyList<DistributionSource> sources)
     {
-        bool anySource = false;
-        foreach (var (key, value) in content.Labels)
+        foreach (var source in sources)
         {
-            if (!key.StartsWith(SourceLabelPrefix, StringComparison.Ordinal))
+            foreach (string repository in source.Repositories)
             {
-                continue;
-            }
-
-            anySource = true;
-            string registry = key[SourceLabelPrefix.Length..];
-            foreach (string repository in value.Split(','))
-            {
-                if (Allows(registry, repository, null))
+                if (Allows(source.Registry, repository, null))
                 {
                     return true;
                 }
             }
         }
 
-        return !anySource && _registries is null && filters.Count == 0;
+        return sources.Count == 0 && _registries is null && filters.Count == 0;
     }
 
     /// <summary>

@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Spegel.Hosting;
 using Spegel.Mirroring;
 using Spegel.Oci;
 using Spegel.Store;
@@ -26,7 +25,7 @@ namespace Spegel.Registry;
 /// </summary>
 internal sealed partial class RegistryHandler(
     IContentStore store,
-    NodeReadiness readiness,
+    IReadiness readiness,
     BasicAuth auth,
     ContentPolicy policy,
     MissChain misses,

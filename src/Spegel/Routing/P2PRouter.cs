@@ -47,6 +47,17 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
     /// <summary>A peer in the routing table, or nobody but us to bootstrap from (a single-node cluster).</summary>
     public bool Ready => Dht.HasPeers || _alone;
 
+    /// <summary>This node and the peers in its routing table or connected to it, for the debug page.</summary>
+    public RouterSnapshot Snapshot()
+    {
+        var connected = Host.ConnectedPeers.ToHashSet();
+        var peers = Dht.RoutingTable.All().Union(connected)
+            .OrderBy(p => p.ToString(), StringComparer.Ordinal)
+            .Select(p => new KnownPeer(p.ToString(), connected.Contains(p), Host.Peers.GetAddresses(p).Select(a => a.ToString()).ToList()))
+            .ToList();
+        return new RouterSnapshot(Id, Host.Addresses.Select(a => a.ToString()).ToList(), peers);
+    }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await Host.StartAsync(cancellationToken).ConfigureAwait(false);

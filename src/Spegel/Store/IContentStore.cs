@@ -3,8 +3,8 @@ using Spegel.Oci;
 
 namespace Spegel.Store;
 
-/// <summary>A blob this node holds: its digest, size and the labels containerd keeps on it.</summary>
-internal sealed record ContentInfo(Digest Digest, long Size, IReadOnlyDictionary<string, string> Labels);
+/// <summary>A blob this node holds: its digest, size and the registries it was pulled from.</summary>
+internal sealed record ContentInfo(Digest Digest, long Size, IReadOnlyList<DistributionSource> Sources);
 
 /// <summary>An image (a name that points at a manifest or index) in the store.</summary>
 internal sealed record ImageRecord(string Name, Digest Target, string MediaType, long Size);

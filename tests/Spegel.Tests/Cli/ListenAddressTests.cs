@@ -1,5 +1,5 @@
 using System.Net;
-using Spegel.Cli;
+using Spegel.Hosting;
 
 namespace Spegel.Tests.Cli;
 

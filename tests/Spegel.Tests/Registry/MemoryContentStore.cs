@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
+using Spegel.Containerd;
 using Spegel.Oci;
 using Spegel.Store;
 
@@ -59,7 +60,7 @@ internal sealed class MemoryContentStore : IContentStore
     {
         lock (_blobs)
         {
-            return ValueTask.FromResult(_blobs.TryGetValue(digest, out byte[]? b) ? new ContentInfo(digest, b.Length, _labels[digest]) : null);
+            return ValueTask.FromResult(_blobs.TryGetValue(digest, out byte[]? b) ? new ContentInfo(digest, b.Length, DistributionSourceLabels.Parse(_labels[digest])) : null);
         }
     }
 
@@ -100,7 +101,7 @@ internal sealed class MemoryContentStore : IContentStore
         List<ContentInfo> content;
         lock (_blobs)
         {
-            content = _blobs.Select(b => new ContentInfo(b.Key, b.Value.Length, _labels[b.Key])).ToList();
+            content = _blobs.Select(b => new ContentInfo(b.Key, b.Value.Length, DistributionSourceLabels.Parse(_labels[b.Key]))).ToList();
         }
 
         foreach (var info in content)

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Spegel.Cli;
+using Spegel.Hosting;
 using Spegel.Libp2p.Crypto;
 using Spegel.Libp2p.Kademlia;
 using Spegel.Libp2p.Primitives;

@@ -71,7 +71,7 @@ public sealed class RouterTests
     {
         await using var a = await StartRouterAsync(new StaticBootstrapper([]));
         int idPort = FreePort();
-        await using var server = await HttpBootstrapServer.StartAsync(new Spegel.Cli.ListenAddress("127.0.0.1", idPort), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        await using var server = await Spegel.Hosting.HttpBootstrapServer.StartAsync(new Spegel.Hosting.ListenAddress("127.0.0.1", idPort), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
         using var http = new HttpClient();
         string json = await http.GetStringAsync($"http://127.0.0.1:{idPort}/id");
         Assert.Equal($"[{{\"ID\":\"{a.Host.Id}\",\"Addrs\":[\"{a.Host.Addresses[0]}\"]}}]", json);

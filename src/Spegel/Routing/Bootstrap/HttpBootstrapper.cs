@@ -2,14 +2,9 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Spegel.Hosting;
 using Spegel.Libp2p.Primitives;
 
 namespace Spegel.Routing.Bootstrap;
-
-/// <summary>One entry of a <c>GET /id</c> answer: <c>{"ID":"12D3KooW…","Addrs":["/ip4/10.0.0.5/tcp/5001"]}</c>.</summary>
-internal sealed record BootstrapPeerInfo([property: JsonPropertyName("ID")] string? Id, [property: JsonPropertyName("Addrs")] IReadOnlyList<string>? Addrs);
 
 /// <summary>
 /// <c>--bootstrap-kind=http</c>: fetches a peer's bootstrap document — <c>--http-bootstrap-url</c> as given (Spegel

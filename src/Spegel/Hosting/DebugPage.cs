@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
+using Spegel.Containerd;
+using Spegel.Telemetry;
 
-namespace Spegel.Telemetry;
+namespace Spegel.Hosting;
 
 /// <summary>
 /// The debug web UI (SPEC §8), rendered on the server with every asset inline: no CDN, works with no internet.
@@ -26,8 +28,8 @@ internal static class DebugPage
         var router = sources.Router;
         sb.Append("<h2>Node</h2><table id=\"node\">");
         Row(sb, "Ready", sources.Ready ? "<span class=\"ok\">yes</span>" : "<span class=\"bad\">no</span>", raw: true);
-        Row(sb, "Peer ID", router?.Host.Id.ToString() ?? "(no router)");
-        Row(sb, "Addresses", router is null ? string.Empty : string.Join(", ", router.Host.Addresses));
+        Row(sb, "Peer ID", router?.Id ?? "(no router)");
+        Row(sb, "Addresses", router is null ? string.Empty : string.Join(", ", router.Addresses));
         Row(sb, "Tracking containerd", sources.Advertiser?.Connected == true ? "connected" : "disconnected");
         var last = sources.Stats.LastSuccess;
         Row(sb, "Last mirror success", last is null ? "never" : $"{last.Value:yyyy-MM-dd HH:mm:ss} UTC ({Ago(last.Value)})");
@@ -41,8 +43,8 @@ internal static class DebugPage
             sb.Append("<h2>containerd configuration</h2><ul id=\"preflight\">");
             foreach (var finding in sources.Preflight)
             {
-                sb.Append("<li class=\"").Append(finding.Severity == Containerd.PreflightSeverity.Error ? "bad" : "warn").Append("\"><b>")
-                  .Append(finding.Severity == Containerd.PreflightSeverity.Error ? "error" : "warning").Append("</b> <code>")
+                sb.Append("<li class=\"").Append(finding.Severity == PreflightSeverity.Error ? "bad" : "warn").Append("\"><b>")
+                  .Append(finding.Severity == PreflightSeverity.Error ? "error" : "warning").Append("</b> <code>")
                   .Append(Html.Encode(finding.Check)).Append("</code>: ").Append(Html.Encode(finding.Message)).Append("</li>");
             }
 
@@ -50,15 +52,11 @@ internal static class DebugPage
         }
 
         sb.Append("<h2>Peers</h2><table id=\"peers\"><tr><th>peer</th><th>connected</th><th>addresses</th></tr>");
-        if (router is not null)
+        foreach (var peer in router?.Peers ?? [])
         {
-            var connected = router.Host.ConnectedPeers.ToHashSet();
-            foreach (var peer in router.Dht.RoutingTable.All().Union(connected).OrderBy(p => p.ToString(), StringComparer.Ordinal))
-            {
-                sb.Append("<tr><td><code>").Append(Html.Encode(peer.ToString())).Append("</code></td><td>")
-                  .Append(connected.Contains(peer) ? "yes" : "no").Append("</td><td>")
-                  .Append(Html.Encode(string.Join(", ", router.Host.Peers.GetAddresses(peer)))).Append("</td></tr>");
-            }
+            sb.Append("<tr><td><code>").Append(Html.Encode(peer.Id)).Append("</code></td><td>")
+              .Append(peer.Connected ? "yes" : "no").Append("</td><td>")
+              .Append(Html.Encode(string.Join(", ", peer.Addresses))).Append("</td></tr>");
         }
 
         sb.Append("</table>");

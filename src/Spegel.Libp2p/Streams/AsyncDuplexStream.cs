@@ -1,4 +1,4 @@
-namespace Spegel.Libp2p.Transport;
+namespace Spegel.Libp2p.Streams;
 
 /// <summary>
 /// Base of our async-first duplex streams (Noise, yamux): no seeking, and the synchronous and array overloads map to

@@ -5,7 +5,7 @@ using System.Text.Json;
 using Spegel.Oci;
 using Spegel.Routing;
 
-namespace Spegel.Telemetry;
+namespace Spegel.Hosting;
 
 /// <summary>One blob of a measured pull.</summary>
 internal sealed record MeasuredBlob(string Kind, string Digest, long Bytes, int Status, TimeSpan Duration, int Peers, TimeSpan? FirstPeer);

@@ -1,8 +1,9 @@
 using System.IO.Pipelines;
 using Microsoft.Win32.SafeHandles;
 using Spegel.Oci;
+using Spegel.Store;
 
-namespace Spegel.Store;
+namespace Spegel.Containerd;
 
 /// <summary>
 /// Reads a committed blob from containerd's content directory. Reads land directly in the pipe's buffers (no extra

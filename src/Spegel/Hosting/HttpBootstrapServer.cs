@@ -3,21 +3,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Spegel.Cli;
-using Spegel.Hosting;
 using Spegel.Libp2p.Transport;
+using Spegel.Routing.Bootstrap;
 
-namespace Spegel.Routing.Bootstrap;
-
-/// <summary>The JSON shape of a <c>GET /id</c> answer.</summary>
-internal enum IdShape
-{
-    /// <summary><c>[{"ID":…,"Addrs":[…]}]</c>: what Spegel main serves and reads.</summary>
-    List,
-
-    /// <summary><c>{"ID":…,"Addrs":[…]}</c>: what Spegel v0.7.x serves and reads.</summary>
-    Object,
-}
+namespace Spegel.Hosting;
 
 /// <summary>
 /// Serves this node's peer ID and addresses for peers that bootstrap over HTTP. Both Spegel generations fetch
@@ -56,8 +45,8 @@ internal static class HttpBootstrapServer
     {
         var self = new BootstrapPeerInfo(host.Id.ToString(), host.Addresses.Select(a => a.ToString()).ToList());
         return shape == IdShape.Object
-            ? JsonSerializer.Serialize(self, SpegelJsonContext.Default.BootstrapPeerInfo)
-            : JsonSerializer.Serialize([self], SpegelJsonContext.Default.BootstrapPeerInfoArray);
+            ? JsonSerializer.Serialize(self, BootstrapJsonContext.Default.BootstrapPeerInfo)
+            : JsonSerializer.Serialize([self], BootstrapJsonContext.Default.BootstrapPeerInfoArray);
     }
 
     private static IResult Answer(Libp2pHost host, IdShape shape) => Results.Text(Render(host, shape), "application/json");

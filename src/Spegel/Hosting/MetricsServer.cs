@@ -4,10 +4,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Prometheus;
-using Spegel.Cli;
-using Spegel.Hosting;
+using Spegel.Telemetry;
 
-namespace Spegel.Telemetry;
+namespace Spegel.Hosting;
 
 /// <summary>The metrics address (<c>:9090</c>): <c>GET /metrics</c> (Prometheus text) and the debug web UI.</summary>
 internal static class MetricsServer
@@ -47,7 +46,7 @@ internal static class MetricsServer
 
                 return next(context);
             });
-            app.MapGet("/debug/web/", () => Results.Content(DebugPage.Render(sources, VersionCommand.Version), "text/html; charset=utf-8"));
+            app.MapGet("/debug/web/", () => Results.Content(DebugPage.Render(sources, BuildInfo.Version), "text/html; charset=utf-8"));
             app.MapGet("/debug/web/measure", async (HttpContext context) =>
             {
                 string image = context.Request.Query["image"].ToString();

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 
-namespace Spegel.Cli;
+namespace Spegel.Hosting;
 
 /// <summary>A listen address in Go's <c>host:port</c> form; an empty host (<c>:5000</c>) means every interface.</summary>
 internal sealed record ListenAddress(string Host, int Port)
