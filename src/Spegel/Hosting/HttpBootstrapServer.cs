@@ -16,28 +16,31 @@ namespace Spegel.Hosting;
 /// the configuration: <c>/v0.7/id</c> always the object (for v0.7 nodes, <c>--http-bootstrap-peer=http://host:port/v0.7</c>)
 /// and <c>/main/id</c> always the list (for main nodes, <c>--http-bootstrap-url=http://host:port/main/id</c>).
 /// </summary>
-internal static class HttpBootstrapServer
+internal sealed class IdEndpoint(Libp2pHost host, IdShape shape)
 {
-    public static async Task<WebApplication> StartAsync(ListenAddress address, Libp2pHost host, IdShape shape, LogLevel level, CancellationToken cancellationToken)
+    public Task HandleAsync(HttpContext context)
     {
-        var builder = SpegelWebHost.CreateBuilder(level);
-        builder.WebHost.ConfigureKestrel(k =>
+        IdShape? answer = context.Request.Path.Value switch
         {
-            if (address.TryGetEndPoint() is { } endPoint)
-            {
-                k.Listen(endPoint);
-            }
-            else
-            {
-                k.ListenLocalhost(address.Port);
-            }
-        });
-        var app = builder.Build();
-        app.MapGet("/id", () => Answer(host, shape));
-        app.MapGet("/v0.7/id", () => Answer(host, IdShape.Object));
-        app.MapGet("/main/id", () => Answer(host, IdShape.List));
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        return app;
+            "/id" => shape,
+            "/v0.7/id" => IdShape.Object,
+            "/main/id" => IdShape.List,
+            _ => null,
+        };
+        if (answer is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return Task.CompletedTask;
+        }
+
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(Render(host, answer.Value), context.RequestAborted);
     }
 
     /// <summary>The document in the given shape (addresses read at each request: they may change).</summary>
@@ -48,6 +51,18 @@ internal static class HttpBootstrapServer
             ? JsonSerializer.Serialize(self, BootstrapJsonContext.Default.BootstrapPeerInfo)
             : JsonSerializer.Serialize([self], BootstrapJsonContext.Default.BootstrapPeerInfoArray);
     }
+}
 
-    private static IResult Answer(Libp2pHost host, IdShape shape) => Results.Text(Render(host, shape), "application/json");
+/// <summary>An <see cref="IdEndpoint"/> on its own address (the node serves it on its one Kestrel, see <see cref="NodeHost"/>).</summary>
+internal static class HttpBootstrapServer
+{
+    public static async Task<WebApplication> StartAsync(ListenAddress address, Libp2pHost host, IdShape shape, LogLevel level, CancellationToken cancellationToken)
+    {
+        var builder = SpegelWebHost.CreateBuilder(level);
+        builder.WebHost.ConfigureKestrel(k => NodeHost.Listen(k, address));
+        var app = builder.Build();
+        app.Run(new IdEndpoint(host, shape).HandleAsync);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return app;
+    }
 }

@@ -18,16 +18,16 @@ namespace Spegel.Hosting;
 
 /// <summary>
 /// The <c>spegel registry</c> daemon: connect to containerd, run the preflight checks, find the content folder, then
-/// serve the registry API until stopped.
+/// run the node (<see cref="NodeHost"/>: one host, one Kestrel) until stopped.
 /// </summary>
 internal static partial class RegistryApp
 {
     private static readonly TimeSpan ContainerdWait = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Runs until <paramref name="stopping"/> fires (the first SIGTERM/SIGINT), then stops in order: the registry stops
-    /// accepting and lets transfers in flight finish (at most <see cref="SpegelWebHost.DrainTimeout"/>), the background
-    /// loops end, the metrics and /id servers stop, the router closes. Exit code 0; a signal during start also ends in 0.
+    /// Runs until <paramref name="stopping"/> fires (the first SIGTERM/SIGINT), then stops in order: Kestrel stops
+    /// accepting and lets transfers in flight finish (at most <see cref="SpegelWebHost.DrainTimeout"/>), the advertiser's
+    /// loop ends, the router closes. Exit code 0; a signal during start also ends in 0.
     /// </summary>
     public static async Task<int> RunAsync(RegistrySettings settings, CancellationToken stopping)
     {
@@ -76,92 +76,55 @@ internal static partial class RegistryApp
             return 1;
         }
 
-        await using var router = RoutingSetup.Create(settings, loggerFactory);
-        await router.StartAsync(cancellationToken).ConfigureAwait(false);
-        LogRouter(log, router.Host.Id.ToString(), string.Join(", ", router.Host.BoundEndPoints), settings.BootstrapKind.ToString().ToLowerInvariant());
-        WebApplication? idServer = null;
-        WebApplication? app = null;
-        WebApplication? metrics = null;
-        using var loops = new CancellationTokenSource();
-        Task tracking = Task.CompletedTask;
+        var router = RoutingSetup.Create(settings, loggerFactory);
         using var peerHttp = PeerHttp.Create(settings.MirrorConnectTimeout);
         using var measureHttp = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-        try
-        {
-            idServer = settings.HttpBootstrapAddr is { } idAddress
-                ? await HttpBootstrapServer.StartAsync(idAddress, router.Host, settings.HttpBootstrapIdShape, settings.LogLevel, cancellationToken).ConfigureAwait(false)
-                : null;
+        var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
+        var policy = new ContentPolicy(settings.MirroredRegistries, settings.RegistryFilters, settings.ResolveLatestTag);
+        var advertiser = new Advertiser(
+            store, new ContainerdEventSource(client), router, policy,
+            new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
+            loggerFactory.CreateLogger<Advertiser>());
+        var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
+        var stats = new MirrorStats();
+        var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
+            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
+            : null;
+        var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory);
+        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer);
+        string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
+        var measurer = new PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
+        var parts = new NodeParts(router, advertiser, new DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer);
 
-            var store = new ContainerdContentStore(client, location, loggerFactory.CreateLogger<ContainerdContentStore>());
-            var policy = new ContentPolicy(settings.MirroredRegistries, settings.RegistryFilters, settings.ResolveLatestTag);
-            var advertiser = new Advertiser(
-                store, new ContainerdEventSource(client), router, policy,
-                new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
-                loggerFactory.CreateLogger<Advertiser>());
-            var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
-            var stats = new MirrorStats();
-            var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
-                ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
-                : null;
-            var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory);
-            var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer);
-            tracking = Task.Run(() => advertiser.RunAsync(loops.Token), CancellationToken.None);
-            app = Build(settings, services);
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
-            string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
-            var measurer = new PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
-            metrics = await MetricsServer.StartAsync(settings, new DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer, cancellationToken).ConfigureAwait(false);
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        // One host: the router and the advertiser start (in that order), then Kestrel accepts on every address.
+        var app = NodeHost.Build(settings, services, parts);
+        await using (app.ConfigureAwait(false))
         {
-        }
-        finally
-        {
-            // The stop, in order. The drain bounds the whole of it: transfers in flight get what is left.
-            LogStopping(log, SpegelWebHost.DrainTimeout.TotalSeconds);
-            using var drain = new CancellationTokenSource(SpegelWebHost.DrainTimeout);
-            await SpegelWebHost.StopAsync(app, drain.Token).ConfigureAwait(false);
-            await loops.CancelAsync().ConfigureAwait(false);
-            await tracking.ConfigureAwait(false);
-            await SpegelWebHost.StopAsync(metrics, drain.Token).ConfigureAwait(false);
-            await SpegelWebHost.StopAsync(idServer, drain.Token).ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+                LogServing(log, settings.RegistryAddr.ToString(), location.Root ?? "(containerd gRPC)", auth.Enabled);
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+            }
+            finally
+            {
+                // The host stops in order, bounded by the drain: Kestrel stops accepting and lets requests in flight
+                // finish, then the advertiser's loop ends and the router closes.
+                LogStopping(log, SpegelWebHost.DrainTimeout.TotalSeconds);
+                using var drain = new CancellationTokenSource(SpegelWebHost.DrainTimeout);
+                await app.StopAsync(drain.Token).ConfigureAwait(false);
+            }
         }
 
         LogStopped(log);
         return 0;
     }
 
-    /// <summary>The web host over the given parts (tests pass their own store, readiness or forwarder).</summary>
-    public static WebApplication Build(RegistrySettings settings, RegistryServices services)
-    {
-        var builder = SpegelWebHost.CreateBuilder(settings.LogLevel);
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Limits.MaxRequestLineSize = 16 * 1024;
-            kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
-            kestrel.Limits.MaxRequestBodySize = 0;
-            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
-            kestrel.Limits.MaxResponseBufferSize = 1024 * 1024;
-            if (settings.RegistryAddr.TryGetEndPoint() is { } endPoint)
-            {
-                kestrel.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1);
-            }
-            else
-            {
-                kestrel.ListenLocalhost(settings.RegistryAddr.Port, listen => listen.Protocols = HttpProtocols.Http1);
-            }
-        });
-        builder.Services.AddSingleton(settings);
-        var app = builder.Build();
-        app.UseMiddleware<RequestLogging>();
-        var handler = new RegistryHandler(
-            services.Store, services.Readiness, services.Auth, services.Policy, new MissChain(services.Mirror, services.Coalescer, services.Policy), services.Stats,
-            app.Services.GetRequiredService<ILogger<RegistryHandler>>());
-        app.Run(handler.HandleAsync);
-        return app;
-    }
+    /// <summary>The registry web host over the given parts (tests pass their own store, readiness or mirror).</summary>
+    public static WebApplication Build(RegistrySettings settings, RegistryServices services) => NodeHost.Build(settings, services);
 
     private static async Task<string?> WaitForContainerdAsync(ContainerdClient client, ILogger log, CancellationToken cancellationToken)
     {
@@ -264,6 +227,4 @@ internal static partial class RegistryApp
     [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Basic auth: {Reason}")]
     private static partial void LogBadAuth(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "Router {PeerId} listening on {EndPoints}, {Kind} bootstrap")]
-    private static partial void LogRouter(ILogger logger, string peerId, string endPoints, string kind);
 }
