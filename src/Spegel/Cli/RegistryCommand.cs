@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
 using Spegel.Hosting;
+using Spegel.Mirroring;
 using Spegel.Oci;
 
 namespace Spegel.Cli;
@@ -19,12 +20,12 @@ internal sealed class RegistryCommand
     private readonly Flag<string> _dataDir = new("--data-dir", "DATA_DIR", "Folder where the node identity (private.key) persists; empty: a new identity per start.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<IReadOnlyList<string>> _mirroredRegistries = CommonFlags.MirroredRegistries("Registries whose content is advertised and mirrored; empty: all.");
     private readonly Flag<IReadOnlyList<Regex>> _registryFilters = new("--registry-filters", "REGISTRY_FILTERS", "Regular expressions over registry/repository[:tag]; matching content is neither advertised nor mirrored (e.g. :latest$).", [], string.Empty, FlagShape.List, FlagParsers.Regexes);
-    private readonly Flag<TimeSpan> _resolveTimeout = new("--mirror-resolve-timeout", "MIRROR_RESOLVE_TIMEOUT", "Longest wait for the next peer from a lookup.", TimeSpan.FromMilliseconds(20), "20ms", FlagShape.Single, FlagParsers.Duration);
-    private readonly Flag<int> _resolveRetries = new("--mirror-resolve-retries", "MIRROR_RESOLVE_RETRIES", "Most peers tried for one request.", 3, "3", FlagShape.Single, FlagParsers.Int(1, 100));
-    private readonly Flag<TimeSpan> _connectTimeout = new("--mirror-connect-timeout", "MIRROR_CONNECT_TIMEOUT", "Longest wait to connect to a peer (peers are on the local network).", TimeSpan.FromMilliseconds(500), "500ms", FlagShape.Single, FlagParsers.Duration);
-    private readonly Flag<int> _minDataRate = new("--mirror-min-data-rate", "MIRROR_MIN_DATA_RATE", "Bytes per second a peer must deliver over each grace period, or the transfer resumes from the next peer.", 256 * 1024, "262144", FlagShape.Single, FlagParsers.Int(1, int.MaxValue));
-    private readonly Flag<TimeSpan> _rateGrace = new("--mirror-rate-grace-period", "MIRROR_RATE_GRACE_PERIOD", "Grace period of the minimum data rate (and the wait for a blob's response headers).", TimeSpan.FromSeconds(3), "3s", FlagShape.Single, FlagParsers.Duration);
-    private readonly Flag<TimeSpan> _hedgeDelay = new("--mirror-hedge-delay", "MIRROR_HEDGE_DELAY", "A second peer is asked when the first has not answered within this.", TimeSpan.FromMilliseconds(300), "300ms", FlagShape.Single, FlagParsers.Duration);
+    private readonly Flag<TimeSpan> _resolveTimeout = Duration("--mirror-resolve-timeout", "MIRROR_RESOLVE_TIMEOUT", "Longest wait for the next peer from a lookup.", MirrorOptions.DefaultResolveTimeout);
+    private readonly Flag<int> _resolveRetries = new("--mirror-resolve-retries", "MIRROR_RESOLVE_RETRIES", "Most peers tried for one request.", MirrorOptions.DefaultResolveRetries, Text(MirrorOptions.DefaultResolveRetries), FlagShape.Single, FlagParsers.Int(1, 100));
+    private readonly Flag<TimeSpan> _connectTimeout = Duration("--mirror-connect-timeout", "MIRROR_CONNECT_TIMEOUT", "Longest wait to connect to a peer (peers are on the local network).", MirrorOptions.DefaultConnectTimeout);
+    private readonly Flag<int> _minDataRate = new("--mirror-min-data-rate", "MIRROR_MIN_DATA_RATE", "Bytes per second a peer must deliver over each grace period, or the transfer resumes from the next peer.", MirrorOptions.DefaultMinDataRate, Text(MirrorOptions.DefaultMinDataRate), FlagShape.Single, FlagParsers.Int(1, int.MaxValue));
+    private readonly Flag<TimeSpan> _rateGrace = Duration("--mirror-rate-grace-period", "MIRROR_RATE_GRACE_PERIOD", "Grace period of the minimum data rate (and the wait for a blob's response headers).", MirrorOptions.DefaultRateGracePeriod);
+    private readonly Flag<TimeSpan> _hedgeDelay = Duration("--mirror-hedge-delay", "MIRROR_HEDGE_DELAY", "A second peer is asked when the first has not answered within this.", MirrorOptions.DefaultHedgeDelay);
     private readonly Flag<bool> _resolveLatestTag = new("--resolve-latest-tag", "RESOLVE_LATEST_TAG", "Resolve the latest tag through peers (deprecated: use --registry-filters).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _debugWeb = new("--debug-web-enabled", "DEBUG_WEB_ENABLED", "Serve the debug web UI on the metrics address.", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<BootstrapKind?> _bootstrapKind = new("--bootstrap-kind", "BOOTSTRAP_KIND", "How to find the first peers: dns, http or static (required).", null, string.Empty, FlagShape.Single, FlagParsers.Enum<BootstrapKind?>(("dns", BootstrapKind.Dns), ("http", BootstrapKind.Http), ("static", BootstrapKind.Static)));
@@ -145,6 +146,12 @@ internal sealed class RegistryCommand
         };
         return errors.Count == 0 ? settings : null;
     }
+
+    /// <summary>A duration flag whose default (value and help text) comes from where the option is declared.</summary>
+    private static Flag<TimeSpan> Duration(string name, string env, string description, TimeSpan defaultValue) =>
+        new(name, env, description, defaultValue, GoDuration.Format(defaultValue), FlagShape.Single, FlagParsers.Duration);
+
+    private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static bool AllowEmpty(IReadOnlyList<string> values, out string value, out string expected)
     {

@@ -3,34 +3,42 @@ namespace Spegel.Mirroring;
 /// <summary>How requests are mirrored from peers (SPEC §3.1).</summary>
 internal sealed record MirrorOptions
 {
+    // Defaults, declared once: the command line's flags read them (Cli/RegistryCommand) and so do the properties below.
+    public static readonly TimeSpan DefaultResolveTimeout = TimeSpan.FromMilliseconds(20);
+    public const int DefaultResolveRetries = 3;
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromMilliseconds(500);
+    public const int DefaultMinDataRate = 256 * 1024;
+    public static readonly TimeSpan DefaultRateGracePeriod = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan DefaultHedgeDelay = TimeSpan.FromMilliseconds(300);
+
     /// <summary>Peers serve their registry on the same port as ours (Spegel's rule).</summary>
     public required int RegistryPort { get; init; }
 
     /// <summary><c>--mirror-resolve-timeout</c>: the longest wait for the next peer from a lookup.</summary>
-    public TimeSpan ResolveTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
+    public TimeSpan ResolveTimeout { get; init; } = DefaultResolveTimeout;
 
     /// <summary>The longest wait for the first peer while the lookup is still running (see <see cref="LookupCache"/>).</summary>
     public TimeSpan FirstPeerTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary><c>--mirror-resolve-retries</c>: the most peers tried for one request.</summary>
-    public int ResolveRetries { get; init; } = 3;
+    public int ResolveRetries { get; init; } = DefaultResolveRetries;
 
     /// <summary>
     /// Peers are on the local network: a connection not made within this, over any of the peer's addresses
     /// (<see cref="PeerDialer"/>), means a dead peer.
     /// </summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan ConnectTimeout { get; init; } = DefaultConnectTimeout;
 
     /// <summary>Wall-clock limit for the answer to a HEAD or a manifest request (Spegel v0.7: 3 s).</summary>
     public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>A blob transfer slower than this over a whole grace period is stalled and moves to the next peer.</summary>
-    public long MinDataRate { get; init; } = 256 * 1024;
+    public long MinDataRate { get; init; } = DefaultMinDataRate;
 
     private readonly TimeSpan? _blobHeaderTimeout;
 
     /// <summary>The grace period of the minimum data rate (also, by default, the wait for a blob's response headers).</summary>
-    public TimeSpan RateGracePeriod { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan RateGracePeriod { get; init; } = DefaultRateGracePeriod;
 
     /// <summary>The wait for a peer's response headers to a blob GET: <see cref="RateGracePeriod"/> unless set.</summary>
     public TimeSpan BlobHeaderTimeout
@@ -43,7 +51,7 @@ internal sealed record MirrorOptions
     public TimeSpan InProgressStallLimit { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>A second peer is asked when the first has not answered within this.</summary>
-    public TimeSpan HedgeDelay { get; init; } = TimeSpan.FromMilliseconds(300);
+    public TimeSpan HedgeDelay { get; init; } = DefaultHedgeDelay;
 
     /// <summary>Lookups are cached this long (containerd's multipart fetch asks for one digest many times).</summary>
     public TimeSpan LookupCacheTtl { get; init; } = TimeSpan.FromSeconds(5);

@@ -18,7 +18,7 @@ public sealed class DependencyRuleTests
     private static readonly Dictionary<string, string[]> ProductMayUse = new()
     {
         ["Program"] = ["Cli"],
-        ["Cli"] = ["Hosting", "Registry", "MirrorConfig", "Routing", "Oci", "Libp2p", "Spegel"],
+        ["Cli"] = ["Hosting", "Registry", "Mirroring", "MirrorConfig", "Routing", "Oci", "Libp2p", "Spegel"],
         ["Hosting"] = ["Registry", "Mirroring", "Coalescing", "Advertising", "Containerd", "MirrorConfig", "Routing", "Store", "Telemetry", "Oci", "Libp2p", "Spegel"],
         ["Registry"] = ["Mirroring", "Coalescing", "Routing", "Store", "Oci"],
         ["Mirroring"] = ["Routing", "Store", "Oci"],
