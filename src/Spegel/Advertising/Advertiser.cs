@@ -5,6 +5,8 @@ using Spegel.Oci;
 using Spegel.Routing;
 using Spegel.Store;
 
+using Spegel.Timing;
+
 namespace Spegel.Advertising;
 
 /// <summary>
@@ -57,7 +59,7 @@ internal sealed partial class Advertiser(
             _watcher = new BlobFolderWatcher(root, _queue.Writer, logger);
         }
 
-        var backoff = TimeSpan.FromMilliseconds(100);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -69,17 +71,17 @@ internal sealed partial class Advertiser(
                     var subscription = PumpEventsAsync(session.Token);
                     await ReconcileAsync(session.Token).ConfigureAwait(false);
                     _connected = true;
-                    backoff = TimeSpan.FromMilliseconds(100);
+                    backoff.Reset();
                     LogTracking(logger, AdvertisedKeys.Count);
                     await ProcessAsync(subscription, session.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
                 {
                     _connected = false;
-                    LogDisconnected(logger, ex.Message, backoff.TotalMilliseconds);
+                    var delay = backoff.Next();
+                    LogDisconnected(logger, ex.Message, delay.TotalMilliseconds);
                     await session.CancelAsync().ConfigureAwait(false);
-                    await Task.Delay(backoff, options.Time, cancellationToken).ConfigureAwait(false);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                    await Task.Delay(delay, options.Time, cancellationToken).ConfigureAwait(false);
                 }
             }
         }

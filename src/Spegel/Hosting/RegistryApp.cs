@@ -13,6 +13,7 @@ using Spegel.Registry;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
 using Spegel.Store;
+using Spegel.Timing;
 
 namespace Spegel.Hosting;
 
@@ -54,7 +55,7 @@ internal static partial class RegistryApp
     {
         using var client = new ContainerdClient(settings.ContainerdSock, settings.ContainerdNamespace);
 
-        string? version = await WaitForContainerdAsync(client, log, cancellationToken).ConfigureAwait(false);
+        string? version = await WaitForContainerdAsync(client, TimeProvider.System, log, cancellationToken).ConfigureAwait(false);
         if (version is null)
         {
             LogContainerdUnavailable(log, settings.ContainerdSock, ContainerdWait.TotalSeconds);
@@ -126,24 +127,23 @@ internal static partial class RegistryApp
     /// <summary>The registry web host over the given parts (tests pass their own store, readiness or mirror).</summary>
     public static WebApplication Build(RegistrySettings settings, RegistryServices services) => NodeHost.Build(settings, services);
 
-    private static async Task<string?> WaitForContainerdAsync(ContainerdClient client, ILogger log, CancellationToken cancellationToken)
+    private static async Task<string?> WaitForContainerdAsync(ContainerdClient client, TimeProvider time, ILogger log, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + ContainerdWait;
-        var delay = TimeSpan.FromMilliseconds(100);
+        long started = time.GetTimestamp();
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
         while (true)
         {
             try
             {
                 return await ContainerdInspector.GetVersionAsync(client, cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && DateTime.UtcNow < deadline)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && time.GetElapsedTime(started) < ContainerdWait)
             {
                 string reason = File.Exists(client.SocketPath)
                     ? ex.Status.Detail
                     : "the socket does not exist (is containerd running, and does --containerd-sock name its socket?)";
                 LogWaitingForContainerd(log, client.SocketPath, reason);
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
+                await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException)
             {

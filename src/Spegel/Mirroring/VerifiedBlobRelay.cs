@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Spegel.Oci;
 using Spegel.Routing;
+using Spegel.Timing;
 
 namespace Spegel.Mirroring;
 

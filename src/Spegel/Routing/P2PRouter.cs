@@ -6,6 +6,8 @@ using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Transport;
 using Spegel.Routing.Bootstrap;
 
+using Spegel.Timing;
+
 namespace Spegel.Routing;
 
 /// <summary>
@@ -153,7 +155,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
     private async Task BootstrapLoopAsync(CancellationToken cancellationToken)
     {
-        var backoff = MinBackoff;
+        var backoff = new Backoff(MinBackoff, MaxBackoff);
         var lastSuccess = DateTimeOffset.MinValue;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -178,12 +180,11 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
                 if (ok)
                 {
                     lastSuccess = _time.GetUtcNow();
-                    backoff = MinBackoff;
+                    backoff.Reset();
                 }
                 else
                 {
-                    await DelayAsync(backoff, cancellationToken).ConfigureAwait(false);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                    await backoff.WaitAsync(_time, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
             }

@@ -1,4 +1,4 @@
-namespace Spegel.Mirroring;
+namespace Spegel.Timing;
 
 /// <summary>
 /// The rule behind <see cref="TransferMonitor"/>, as a pure state machine driven by the caller's clock (so it is tested

@@ -1,4 +1,4 @@
-namespace Spegel.Mirroring;
+namespace Spegel.Timing;
 
 /// <summary>
 /// Times a peer transfer by rate, not by wall clock (Kestrel's MinResponseDataRate idea): over every grace period

@@ -1,6 +1,6 @@
-using Spegel.Mirroring;
+using Spegel.Timing;
 
-namespace Spegel.Tests.Mirroring;
+namespace Spegel.Tests.Timing;
 
 /// <summary>The minimum-rate rule with exact times (no clock, no timer): what counts as waiting on a peer, and when.</summary>
 public sealed class RateMonitorTests
