@@ -22,8 +22,10 @@ internal sealed partial class Advertiser(
     IRouter router,
     ContentPolicy policy,
     AdvertiserOptions options,
-    ILogger<Advertiser> logger)
+    ILogger<Advertiser> logger,
+    Telemetry.SpegelInstruments? instruments = null)
 {
+    private readonly Telemetry.SpegelInstruments _instruments = instruments ?? new();
     private readonly Channel<StoreEvent> _queue = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, string[]> _advertised = new(StringComparer.Ordinal);
     private HashSet<string> _imageTargets = new(StringComparer.Ordinal);
@@ -301,11 +303,11 @@ internal sealed partial class Advertiser(
 
         foreach (string registry in _gaugeRegistries.ToList())
         {
-            Telemetry.SpegelMetrics.AdvertisedImages.WithLabels(registry).Set(images.GetValueOrDefault(registry));
-            Telemetry.SpegelMetrics.AdvertisedImageTags.WithLabels(registry).Set(tags.GetValueOrDefault(registry));
-            Telemetry.SpegelMetrics.AdvertisedImageDigests.WithLabels(registry).Set(imageDigests.GetValueOrDefault(registry));
-            Telemetry.SpegelMetrics.AdvertisedContentDigests.WithLabels(registry).Set(contentDigests.GetValueOrDefault(registry));
-            Telemetry.SpegelMetrics.AdvertisedKeys.WithLabels(registry).Set(tags.GetValueOrDefault(registry) + contentDigests.GetValueOrDefault(registry));
+            _instruments.AdvertisedImages.WithLabels(registry).Set(images.GetValueOrDefault(registry));
+            _instruments.AdvertisedImageTags.WithLabels(registry).Set(tags.GetValueOrDefault(registry));
+            _instruments.AdvertisedImageDigests.WithLabels(registry).Set(imageDigests.GetValueOrDefault(registry));
+            _instruments.AdvertisedContentDigests.WithLabels(registry).Set(contentDigests.GetValueOrDefault(registry));
+            _instruments.AdvertisedKeys.WithLabels(registry).Set(tags.GetValueOrDefault(registry) + contentDigests.GetValueOrDefault(registry));
         }
     }
 

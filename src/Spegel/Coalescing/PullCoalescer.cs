@@ -27,8 +27,9 @@ namespace Spegel.Coalescing;
 /// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
 /// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
 /// </summary>
-internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger)
+internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null)
 {
+    private readonly SpegelInstruments _instruments = instruments ?? new();
     private const int MaxClaims = 4096;
     private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
 
@@ -46,7 +47,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
         if (claimants.Count > 0)
         {
-            SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
+            _instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), claimants[0].Id);
             return claimants;
         }
@@ -72,12 +73,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         {
             _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
-            SpegelMetrics.CoalescedPulls.WithLabels("follower").Inc();
+            _instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), winners[0].Id);
             return winners;
         }
 
-        SpegelMetrics.CoalescedPulls.WithLabels("leader").Inc();
+        _instruments.CoalescedPulls.WithLabels("leader").Inc();
         LogLeading(logger, digest.ToString());
         return [];
     }

@@ -73,7 +73,7 @@ internal static class DebugPage
         sb.Append("</ul>");
 
         sb.Append("<h2>Recent requests</h2><table id=\"recent\"><tr><th>time</th><th>request</th><th>reference</th><th>asked by</th><th>answered from</th><th>status</th><th>size</th><th>time</th><th>rate</th></tr>");
-        foreach (var request in RecentRequests.Shared.Snapshot().Take(100))
+        foreach (var request in sources.Stats.Instruments.Recent.Snapshot().Take(100))
         {
             string source = request.Source switch
             {

@@ -9,7 +9,7 @@ namespace Spegel.Hosting;
 /// What the metrics address (<c>:9090</c>) answers, on the node's one Kestrel: <c>GET /metrics</c> (Prometheus text)
 /// and, with <c>--debug-web-enabled</c>, the debug web UI. Other paths are 404, other methods on these paths 405.
 /// </summary>
-internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources, PullMeasurer measurer)
+internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources, PullMeasurer measurer, SpegelInstruments instruments)
 {
     public async Task HandleAsync(HttpContext context)
     {
@@ -24,7 +24,7 @@ internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources
             }
 
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            await instruments.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
             return;
         }
 
@@ -86,7 +86,7 @@ internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources
     }
 
     /// <summary>The debug web UI's requests in the <c>http_*</c> metrics, as Spegel measures its debug web routes.</summary>
-    private static async Task MeasureAsync(HttpContext context, RequestDelegate next)
+    private async Task MeasureAsync(HttpContext context, RequestDelegate next)
     {
         string? label = HttpHandlerLabel.ForMetrics(context.Request.Method, context.Request.Path.Value ?? string.Empty);
         if (label is null)
@@ -96,7 +96,7 @@ internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources
         }
 
         long start = Stopwatch.GetTimestamp();
-        var inflight = SpegelMetrics.HttpRequestsInflight.WithLabels(label);
+        var inflight = instruments.HttpRequestsInflight.WithLabels(label);
         inflight.Inc();
         try
         {
@@ -106,7 +106,7 @@ internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources
         {
             inflight.Dec();
             long bytes = HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0;
-            SpegelMetrics.ObserveHttp(label, context.Request.Method, context.Response.StatusCode, Stopwatch.GetElapsedTime(start), bytes);
+            instruments.ObserveHttp(label, context.Request.Method, context.Response.StatusCode, Stopwatch.GetElapsedTime(start), bytes);
         }
     }
 }

@@ -54,6 +54,7 @@ internal static class NodeHost
             }
         });
         builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(services.Stats.Instruments);
         if (parts is not null)
         {
             // Registration order is start order (and the reverse is stop order); the server starts after them.
@@ -66,7 +67,7 @@ internal static class NodeHost
         var app = builder.Build();
         if (parts is not null)
         {
-            var metrics = new MetricsEndpoint(settings.DebugWebEnabled, parts.Debug, parts.Measurer);
+            var metrics = new MetricsEndpoint(settings.DebugWebEnabled, parts.Debug, parts.Measurer, services.Stats.Instruments);
             app.MapWhen(context => EndpointOf(context) == NodeEndpoint.Metrics, branch => branch.Run(metrics.HandleAsync));
             var id = new IdEndpoint(parts.Router.Host, settings.HttpBootstrapIdShape);
             app.MapWhen(context => EndpointOf(context) == NodeEndpoint.Id, branch => branch.Run(id.HandleAsync));

@@ -13,6 +13,7 @@ using Spegel.Registry;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
 using Spegel.Store;
+using Spegel.Telemetry;
 using Spegel.Timing;
 
 namespace Spegel.Hosting;
@@ -63,7 +64,9 @@ internal static partial class RegistryApp
         }
 
         LogContainerd(log, version, settings.ContainerdSock, settings.ContainerdNamespace);
-        var preflight = settings.Preflight ? await PreflightAsync(client, version, settings, log, cancellationToken).ConfigureAwait(false) : [];
+        // The node's metrics: on prometheus-net's default registry, which adds the process and .NET runtime metrics.
+        var instruments = new SpegelInstruments(Prometheus.Metrics.DefaultRegistry);
+        var preflight = settings.Preflight ? await PreflightAsync(client, version, settings, instruments, log, cancellationToken).ConfigureAwait(false) : [];
 
         var location = await ResolveContentLocationAsync(client, settings, log, cancellationToken).ConfigureAwait(false);
         BasicAuth auth;
@@ -85,11 +88,12 @@ internal static partial class RegistryApp
         var advertiser = new Advertiser(
             store, new ContainerdEventSource(client), router, policy,
             new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
-            loggerFactory.CreateLogger<Advertiser>());
+            loggerFactory.CreateLogger<Advertiser>(),
+            instruments);
         var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
-        var stats = new MirrorStats();
+        var stats = new MirrorStats(TimeProvider.System, instruments);
         var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
-            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>())
+            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>(), instruments)
             : null;
         var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory);
         var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer);
@@ -153,14 +157,14 @@ internal static partial class RegistryApp
     }
 
     /// <summary>Checks containerd's configuration and reports what is wrong (log, metric, debug page); never fatal.</summary>
-    private static async Task<IReadOnlyList<PreflightFinding>> PreflightAsync(ContainerdClient client, string version, RegistrySettings settings, ILogger log, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<PreflightFinding>> PreflightAsync(ContainerdClient client, string version, RegistrySettings settings, SpegelInstruments instruments, ILogger log, CancellationToken cancellationToken)
     {
         var cri = await ContainerdInspector.GetCriSettingsAsync(client, cancellationToken).ConfigureAwait(false);
         var findings = Preflight.Evaluate(version, cri, settings.ContainerdRegistryConfigPath);
         foreach (var finding in findings)
         {
             string severity = finding.Severity == PreflightSeverity.Error ? "error" : "warning";
-            Telemetry.SpegelMetrics.PreflightFindings.WithLabels(finding.Check, severity).Set(1);
+            instruments.PreflightFindings.WithLabels(finding.Check, severity).Set(1);
             if (finding.Severity == PreflightSeverity.Error)
             {
                 LogPreflightError(log, finding.Message);

@@ -12,8 +12,9 @@ namespace Spegel.Mirroring;
 /// needs a fresh connection (a restarted node) is not lost to a 20 ms timer. A lookup that found fewer peers than
 /// wanted is redone after half the cache time.
 /// </summary>
-internal sealed class LookupCache(IRouter router, MirrorOptions options)
+internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemetry.SpegelInstruments? instruments = null)
 {
+    private readonly Telemetry.SpegelInstruments _instruments = instruments ?? new();
     private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
@@ -65,7 +66,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options)
             var entry = new Entry(now);
             if (_entries.TryAdd(key, entry))
             {
-                _ = Task.Run(() => entry.RunAsync(router, key, count));
+                _ = Task.Run(() => entry.RunAsync(router, _instruments.ResolveDuration, key, count));
                 Prune(now);
                 return entry;
             }
@@ -122,7 +123,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options)
             }
         }
 
-        public async Task RunAsync(IRouter router, string key, int count)
+        public async Task RunAsync(IRouter router, Prometheus.Histogram resolveDuration, string key, int count)
         {
             using var limit = new CancellationTokenSource(LookupLimit);
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -134,7 +135,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options)
                     if (first)
                     {
                         first = false;
-                        Telemetry.SpegelMetrics.ResolveDuration.WithLabels("libp2p").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+                        resolveDuration.WithLabels("libp2p").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
                     }
 
                     Publish(() => _peers.Add(peer));

@@ -3,7 +3,7 @@ using Spegel.Telemetry;
 namespace Spegel.Mirroring;
 
 /// <summary>Counters of mirroring, for the debug page; each also moves its Prometheus metric.</summary>
-internal sealed class MirrorStats(TimeProvider? time = null)
+internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? instruments = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private long _bytesFromPeers;
@@ -14,6 +14,9 @@ internal sealed class MirrorStats(TimeProvider? time = null)
     private long _served;
     private long _notFound;
     private long _aborted;
+
+    /// <summary>Where the counts also go (the node's metrics).</summary>
+    public SpegelInstruments Instruments { get; } = instruments ?? new();
 
     public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
 
@@ -37,31 +40,31 @@ internal sealed class MirrorStats(TimeProvider? time = null)
     public void AddBytes(long bytes)
     {
         Interlocked.Add(ref _bytesFromPeers, bytes);
-        SpegelMetrics.PeerBytesFetched.Inc(bytes);
+        Instruments.PeerBytesFetched.Inc(bytes);
     }
 
     public void PeerFailed()
     {
         Interlocked.Increment(ref _peerFailures);
-        SpegelMetrics.PeerFailures.Inc();
+        Instruments.PeerFailures.Inc();
     }
 
     public void Resumed()
     {
         Interlocked.Increment(ref _resumes);
-        SpegelMetrics.MirrorResumes.Inc();
+        Instruments.MirrorResumes.Inc();
     }
 
     public void Hedged()
     {
         Interlocked.Increment(ref _hedges);
-        SpegelMetrics.MirrorHedges.Inc();
+        Instruments.MirrorHedges.Inc();
     }
 
     public void DigestMismatch()
     {
         Interlocked.Increment(ref _digestMismatches);
-        SpegelMetrics.MirrorDigestMismatches.Inc();
+        Instruments.MirrorDigestMismatches.Inc();
     }
 
     /// <summary>A request mirrored from a peer, every byte delivered (Spegel counts it as cache "hit").</summary>
@@ -70,15 +73,18 @@ internal sealed class MirrorStats(TimeProvider? time = null)
         var when = _time.GetUtcNow();
         Interlocked.Increment(ref _served);
         LastSuccess = when;
-        SpegelMetrics.MirrorRequests.WithLabels(registry, "hit").Inc();
-        SpegelMetrics.MirrorLastSuccess.Set(when.ToUnixTimeMilliseconds() / 1000.0);
+        Instruments.MirrorRequests.WithLabels(registry, "hit").Inc();
+        Instruments.MirrorLastSuccess.Set(when.ToUnixTimeMilliseconds() / 1000.0);
     }
+
+    /// <summary>A peer's request served from a download in progress here (pull coalescing).</summary>
+    public void OnInProgressServed() => Instruments.InProgressServed.Inc();
 
     /// <summary>A request no peer could serve (cache "miss").</summary>
     public void OnMiss(string registry)
     {
         Interlocked.Increment(ref _notFound);
-        SpegelMetrics.MirrorRequests.WithLabels(registry, "miss").Inc();
+        Instruments.MirrorRequests.WithLabels(registry, "miss").Inc();
     }
 
     /// <summary>
@@ -88,7 +94,7 @@ internal sealed class MirrorStats(TimeProvider? time = null)
     public void OnAborted(string registry, RelayResult result)
     {
         Interlocked.Increment(ref _aborted);
-        SpegelMetrics.MirrorAborted.WithLabels(result switch
+        Instruments.MirrorAborted.WithLabels(result switch
         {
             RelayResult.DigestMismatch => "digest_mismatch",
             RelayResult.NoPeerToResume => "no_peer_to_resume",
@@ -97,7 +103,7 @@ internal sealed class MirrorStats(TimeProvider? time = null)
         }).Inc();
         if (result != RelayResult.ClientGone)
         {
-            SpegelMetrics.MirrorRequests.WithLabels(registry, "miss").Inc();
+            Instruments.MirrorRequests.WithLabels(registry, "miss").Inc();
         }
     }
 }

@@ -25,7 +25,7 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
     {
         loggers ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         return new PeerMirror(
-            new LookupCache(router, options), new PeerClient(http, options, stats, loggers.CreateLogger<PeerClient>()), options, stats, loggers.CreateLogger<PeerMirror>());
+            new LookupCache(router, options, stats.Instruments), new PeerClient(http, options, stats, loggers.CreateLogger<PeerClient>()), options, stats, loggers.CreateLogger<PeerMirror>());
     }
 
     /// <summary>What peers have for <paramref name="request"/>; null when none of them could answer.</summary>

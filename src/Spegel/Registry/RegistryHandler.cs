@@ -279,7 +279,7 @@ internal sealed partial class RegistryHandler(
                 await using (inProgress.Reader)
                 {
                     context.Response.Headers[PeerProtocol.InProgressHeader] = "true";
-                    Telemetry.SpegelMetrics.InProgressServed.Inc();
+                    stats.OnInProgressServed();
                     await WriteBlobAsync(context, distribution, inProgress.Reader, "in-progress").ConfigureAwait(false);
                 }
 

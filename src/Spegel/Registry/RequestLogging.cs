@@ -11,14 +11,14 @@ namespace Spegel.Registry;
 /// the status, as Spegel logs requests only at debug level; health checks are not logged. Also the <c>http_*</c>
 /// metrics, labelled by route as Spegel labels them (<see cref="HttpHandlerLabel"/>).
 /// </summary>
-internal sealed partial class RequestLogging(RequestDelegate next, ILogger<RequestLogging> logger)
+internal sealed partial class RequestLogging(RequestDelegate next, SpegelInstruments instruments, ILogger<RequestLogging> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         long start = Stopwatch.GetTimestamp();
         var log = RequestLogFeature.Of(context);
         string? label = HttpHandlerLabel.ForRegistry(context.Request.Method, RegistryHandler.RawPath(context));
-        var inflight = label is null ? null : SpegelMetrics.HttpRequestsInflight.WithLabels(label);
+        var inflight = label is null ? null : instruments.HttpRequestsInflight.WithLabels(label);
         inflight?.Inc();
         try
         {
@@ -52,22 +52,22 @@ internal sealed partial class RequestLogging(RequestDelegate next, ILogger<Reque
     private static long BytesSent(HttpContext context, RequestLogFeature log) =>
         log.BytesSent ?? (HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0);
 
-    private static void Observe(HttpContext context, RequestLogFeature log, string? label, TimeSpan elapsed)
+    private void Observe(HttpContext context, RequestLogFeature log, string? label, TimeSpan elapsed)
     {
         string method = context.Request.Method;
         long bytes = BytesSent(context, log);
         if (label is not null)
         {
-            SpegelMetrics.ObserveHttp(label, method, context.Response.StatusCode, elapsed, bytes);
+            instruments.ObserveHttp(label, method, context.Response.StatusCode, elapsed, bytes);
         }
 
         if (context.Response.StatusCode is 200 or 206 && log.Source is "local" or "in-progress"
             && PeerProtocol.IsMirrored(context.Request.Headers[PeerProtocol.MirroredHeader]))
         {
-            SpegelMetrics.PeerBytesServed.Inc(bytes);
+            instruments.PeerBytesServed.Inc(bytes);
         }
 
-        RecentRequests.Shared.Add(new RecentRequest(
+        instruments.Recent.Add(new RecentRequest(
             DateTimeOffset.UtcNow, method, log.Handler, context.Request.Path.Value ?? string.Empty, context.Response.StatusCode,
             log.Source, bytes, elapsed, context.Connection.RemoteIpAddress?.ToString() ?? string.Empty));
     }

@@ -14,8 +14,6 @@ internal sealed class RecentRequests(int capacity = 200)
 {
     private readonly Queue<RecentRequest> _items = new();
 
-    public static RecentRequests Shared { get; } = new();
-
     public void Add(RecentRequest request)
     {
         if (request.Handler is not ("manifest" or "blob"))

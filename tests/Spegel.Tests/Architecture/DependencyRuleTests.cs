@@ -12,7 +12,7 @@ public sealed class DependencyRuleTests
     /// <summary>
     /// Which room of the product may use which (the picture; it must have no circle). Top down: Program → Cli →
     /// Hosting (composition root, and the hosts it wires) → Registry (the miss chain) → Mirroring, Coalescing,
-    /// Advertising → Routing, Store → Oci; Containerd and MirrorConfig are adapters only the top knows; Telemetry and the root
+    /// Advertising → Routing, Store → Oci; Containerd and MirrorConfig are adapters only the top knows; Telemetry (instruments the host injects) and the root
     /// (BuildInfo) are leaves.
     /// </summary>
     private static readonly Dictionary<string, string[]> ProductMayUse = new()
@@ -20,10 +20,10 @@ public sealed class DependencyRuleTests
         ["Program"] = ["Cli"],
         ["Cli"] = ["Hosting", "Registry", "Mirroring", "MirrorConfig", "Routing", "Oci", "Libp2p", "Spegel"],
         ["Hosting"] = ["Registry", "Mirroring", "Coalescing", "Advertising", "Containerd", "MirrorConfig", "Routing", "Store", "Telemetry", "Timing", "Oci", "Libp2p", "Spegel"],
-        ["Registry"] = ["Mirroring", "Coalescing", "Routing", "Store", "Timing", "Oci"],
-        ["Mirroring"] = ["Routing", "Store", "Timing", "Oci"],
-        ["Coalescing"] = ["Routing", "Store", "Timing", "Oci"],
-        ["Advertising"] = ["Routing", "Store", "Timing", "Oci"],
+        ["Registry"] = ["Mirroring", "Coalescing", "Routing", "Store", "Telemetry", "Timing", "Oci"],
+        ["Mirroring"] = ["Routing", "Store", "Telemetry", "Timing", "Oci"],
+        ["Coalescing"] = ["Routing", "Store", "Telemetry", "Timing", "Oci"],
+        ["Advertising"] = ["Routing", "Store", "Telemetry", "Timing", "Oci"],
         ["Containerd"] = ["Store", "Timing", "Oci"],
         ["MirrorConfig"] = ["Oci"],
         ["Routing"] = ["Libp2p", "Timing", "Oci", "Spegel"],
@@ -38,14 +38,6 @@ public sealed class DependencyRuleTests
     /// <summary>Back-up arrows that other steps of issue 10 remove. Only ever delete from this list.</summary>
     private static readonly KnownDebt[] ProductDebt =
     [
-        // Issue 10 item 3 (one generic host, metrics injected): domain code calls the static Telemetry.SpegelMetrics
-        // (and the static RecentRequests.Shared); when the host injects instruments, only Hosting uses Telemetry.
-        new("Spegel.Registry.RegistryHandler", "Telemetry", "static SpegelMetrics (issue 10 item 3)"),
-        new("Spegel.Registry.RequestLogging", "Telemetry", "static SpegelMetrics, RecentRequests.Shared, HttpHandlerLabel (issue 10 item 3)"),
-        new("Spegel.Mirroring.LookupCache", "Telemetry", "static SpegelMetrics (issue 10 item 3)"),
-        new("Spegel.Mirroring.MirrorStats", "Telemetry", "static SpegelMetrics (issue 10 item 3)"),
-        new("Spegel.Advertising.Advertiser", "Telemetry", "static SpegelMetrics (issue 10 item 3)"),
-        new("Spegel.Coalescing.PullCoalescer", "Telemetry", "static SpegelMetrics (issue 10 item 3)"),
     ];
 
     /// <summary>
@@ -169,4 +161,23 @@ public sealed class DependencyRuleTests
     };
 
     private static string Namespace(string fullName) => fullName[..fullName.LastIndexOf('.')];
+
+    /// <summary>
+    /// Metrics are injected, never global: no type of Telemetry (or anywhere in the product) keeps instruments or the
+    /// recent-requests ring in a static field, so each node (and each test) counts its own.
+    /// </summary>
+    [Fact]
+    public void MetricsHaveNoStaticState()
+    {
+        var product = typeof(Spegel.Telemetry.SpegelInstruments).Assembly;
+        var statics = product.GetTypes()
+            .SelectMany(t => t.GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
+            .Where(f => !f.IsLiteral && (f.FieldType.Namespace == "Prometheus" || f.FieldType == typeof(Spegel.Telemetry.RecentRequests) || f.FieldType == typeof(Spegel.Telemetry.SpegelInstruments)))
+            .Select(f => $"{f.DeclaringType}.{f.Name}")
+            .ToList();
+        Assert.Empty(statics);
+
+        // Positive control: the check sees instance fields of those types (so an empty result is not blindness).
+        Assert.Contains(typeof(Spegel.Mirroring.MirrorStats).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic), f => f.FieldType == typeof(Spegel.Telemetry.SpegelInstruments));
+    }
 }

@@ -191,8 +191,10 @@ public sealed partial class ChartTests
     [Fact]
     public void TheDashboardOnlyUsesMetricsWeExport()
     {
-        var exported = typeof(Spegel.Telemetry.SpegelMetrics).GetFields(BindingFlags.Static | BindingFlags.Public)
-            .Select(f => ((Prometheus.Collector)f.GetValue(null)!).Name).ToHashSet();
+        var instruments = new Spegel.Telemetry.SpegelInstruments();
+        var exported = typeof(Spegel.Telemetry.SpegelInstruments).GetProperties(BindingFlags.Instance | BindingFlags.Public)
+            .Select(p => p.GetValue(instruments)).OfType<Prometheus.Collector>().Select(c => c.Name).ToHashSet();
+        Assert.Contains("spegel_mirror_requests_total", exported); // positive control
         using var dashboard = JsonDocument.Parse(RepositoryFiles.Read("charts", "spegel", "files", "grafana-dashboard.json"));
         foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
         {

@@ -80,12 +80,14 @@ public sealed class PeerMirrorTests
     {
         await using var harness = await MirrorHarness.StartAsync((PeerBehaviour.Corrupt, 0));
         using var http = harness.Client();
-        double before = AbortedMetric("digest_mismatch");
+
         int received = await ReceivedBeforeAbortAsync(http);
         Assert.True(received < MirrorHarness.Blob.Length, $"{received} bytes reached the client");
         Assert.Equal(1, harness.Stats.DigestMismatches);
         Assert.Equal((0, 1), (harness.Stats.Served, harness.Stats.Aborted));
-        Assert.True(AbortedMetric("digest_mismatch") >= before + 1);
+        Assert.Equal(1, harness.Stats.Instruments.MirrorAborted.WithLabels("digest_mismatch").Value);
+        Assert.Equal(0, harness.Stats.Instruments.MirrorRequests.WithLabels("docker.io", "hit").Value);
+        Assert.Equal(1, harness.Stats.Instruments.MirrorRequests.WithLabels("docker.io", "miss").Value);
     }
 
     [Fact]
@@ -198,7 +200,4 @@ public sealed class PeerMirrorTests
         Assert.Fail($"the body ended normally after {received} bytes: an incomplete blob was presented as complete");
         return received;
     }
-
-    private static double AbortedMetric(string reason) =>
-        Spegel.Telemetry.SpegelMetrics.MirrorAborted.WithLabels(reason).Value;
 }

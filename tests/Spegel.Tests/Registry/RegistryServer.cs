@@ -15,11 +15,15 @@ internal sealed class RegistryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private RegistryServer(WebApplication app, int port)
+    private RegistryServer(WebApplication app, int port, Spegel.Telemetry.SpegelInstruments instruments)
     {
         _app = app;
         Port = port;
+        Instruments = instruments;
     }
+
+    /// <summary>This server's metrics (its own registry: tests running side by side count apart).</summary>
+    public Spegel.Telemetry.SpegelInstruments Instruments { get; }
 
     public int Port { get; }
 
@@ -28,13 +32,14 @@ internal sealed class RegistryServer : IAsyncDisposable
     public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null)
     {
         var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
+        var stats = new Spegel.Mirroring.MirrorStats();
         var services = new RegistryServices(
-            store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, new Spegel.Mirroring.MirrorStats(), coalescer);
+            store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, stats, coalescer);
         var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         int port = new Uri(addresses.First()).Port;
-        return new RegistryServer(app, port);
+        return new RegistryServer(app, port, stats.Instruments);
     }
 
     /// <summary>Settings exactly as the command line would produce them.</summary>

@@ -37,7 +37,7 @@ public sealed partial class RequestMetricsTests
         await RawHttp.GetAsync(server.Port, "/v2/x/blobs/" + blob, "DELETE");
         await RawHttp.GetAsync(server.Port, "/v2/", "BREW" + Random.Shared.Next());
 
-        var series = await SeriesAsync();
+        var series = await SeriesAsync(server.Instruments.Registry);
         foreach (var labels in series)
         {
             Assert.True(labels.TryGetValue("handler", out string? handler) && Handlers.Contains(handler), $"handler label outside the fixed set: {string.Join(',', labels)}");
@@ -71,6 +71,7 @@ public sealed partial class RequestMetricsTests
                 context.Response.StatusCode = status;
                 return Task.CompletedTask;
             },
+            new Spegel.Telemetry.SpegelInstruments(),
             logger);
         var context = new DefaultHttpContext();
         context.Request.Method = "GET";
@@ -95,6 +96,7 @@ public sealed partial class RequestMetricsTests
                 context.Response.StatusCode = 503;
                 return Task.CompletedTask;
             },
+            new Spegel.Telemetry.SpegelInstruments(),
             logger);
         var context = new DefaultHttpContext();
         context.Request.Method = "GET";
@@ -103,10 +105,10 @@ public sealed partial class RequestMetricsTests
         Assert.Empty(logger.Entries);
     }
 
-    private static async Task<List<Dictionary<string, string>>> SeriesAsync()
+    private static async Task<List<Dictionary<string, string>>> SeriesAsync(CollectorRegistry registry)
     {
         using var text = new MemoryStream();
-        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(text);
+        await registry.CollectAndExportAsTextAsync(text);
         var result = new List<Dictionary<string, string>>();
         foreach (Match match in SeriesRegex().Matches(Encoding.UTF8.GetString(text.ToArray())))
         {
