@@ -60,7 +60,7 @@ internal static class FlagParsers
 
     public static bool Address(IReadOnlyList<string> values, out ListenAddress value, out string expected)
     {
-        expected = "an address host:port such as :5000 or 10.0.0.5:5000";
+        expected = "an address host:port such as :5000, 10.0.0.5:5000 or [2001:db8::5]:5000 (the host is an IP address, localhost, or empty for every interface)";
         value = new ListenAddress(string.Empty, 0);
         if (values.Count == 1 && ListenAddress.TryParse(values[0], out var parsed))
         {

@@ -3,7 +3,11 @@ using System.Net;
 
 namespace Spegel.Hosting;
 
-/// <summary>A listen address in Go's <c>host:port</c> form; an empty host (<c>:5000</c>) means every interface.</summary>
+/// <summary>
+/// A listen address in Go's <c>host:port</c> form; an empty host (<c>:5000</c>) means every interface. The host is an
+/// IP address, <c>localhost</c> (loopback) or empty: other names are refused when the flag is read, so every listener
+/// (registry, router, metrics, /id) binds exactly what was asked, never a silent fallback.
+/// </summary>
 internal sealed record ListenAddress(string Host, int Port)
 {
     public bool IsAnyHost => Host.Length == 0 || Host is "0.0.0.0" or "::";
@@ -11,7 +15,12 @@ internal sealed record ListenAddress(string Host, int Port)
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
     public IPEndPoint? TryGetEndPoint() =>
-        IsAnyHost ? new IPEndPoint(IPAddress.IPv6Any, Port) : IPAddress.TryParse(Host, out var ip) ? new IPEndPoint(ip, Port) : null;
+        IsAnyHost ? new IPEndPoint(IPAddress.IPv6Any, Port)
+        : IsLocalhost ? null
+        : IPAddress.TryParse(Host, out var ip) ? new IPEndPoint(ip, Port) : null;
+
+    /// <summary><c>localhost</c>: loopback of both families (Kestrel's ListenLocalhost).</summary>
+    public bool IsLocalhost => string.Equals(Host, "localhost", StringComparison.OrdinalIgnoreCase);
 
     public static bool TryParse(string text, out ListenAddress? address)
     {
@@ -35,6 +44,10 @@ internal sealed record ListenAddress(string Host, int Port)
         else if (host.Contains(':', StringComparison.Ordinal))
         {
             return false;
+        }
+        else if (host.Length > 0 && !string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(host, out _))
+        {
+            return false; // a host name other than localhost: we would not know which address to bind
         }
 
         if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out int p) || p > 65535)

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging;
 using Spegel.Libp2p.Crypto;
 using Spegel.Libp2p.Kademlia;
@@ -13,8 +14,7 @@ internal static class RoutingSetup
     public static P2PRouter Create(RegistrySettings settings, ILoggerFactory loggers)
     {
         var identity = string.IsNullOrEmpty(settings.DataDir) ? PrivateKey.Generate() : PrivateKeyFile.LoadOrCreate(settings.DataDir);
-        var endPoint = settings.RouterAddr.TryGetEndPoint()
-            ?? throw new InvalidOperationException($"--router-addr {settings.RouterAddr}: the host must be an IP address or empty");
+        var endPoint = settings.RouterAddr.TryGetEndPoint() ?? new IPEndPoint(IPAddress.Loopback, settings.RouterAddr.Port); // localhost
         var host = new Libp2pHost(
             new Libp2p.Transport.HostOptions
             {

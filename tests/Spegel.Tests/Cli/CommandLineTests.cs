@@ -51,6 +51,9 @@ public sealed class CommandLineTests
         Assert.Contains("--bootstrap-kind: got 'carrier-pigeon', expected one of dns, http, static", error, StringComparison.Ordinal);
         Assert.Contains("--mirror-resolve-timeout: got 'soon', expected a positive duration", error, StringComparison.Ordinal);
         Assert.Contains("--registry-addr: got '5000', expected an address host:port", error, StringComparison.Ordinal);
+        var named = await RunAsync(null, "registry", "--bootstrap-kind", "static", "--router-addr", "myhost:5001");
+        Assert.Equal(2, named.ExitCode);
+        Assert.Contains("--router-addr: got 'myhost:5001', expected an address host:port", named.Error, StringComparison.Ordinal);
         Assert.Contains("--mirror-resolve-retries: got '0', expected a whole number from 1 to 100", error, StringComparison.Ordinal);
     }
 

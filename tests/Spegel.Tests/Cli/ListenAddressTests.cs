@@ -36,10 +36,16 @@ public sealed class ListenAddressTests
     public void RejectsMalformedAddresses(string text) => Assert.False(ListenAddress.TryParse(text, out _));
 
     [Fact]
-    public void AHostNameIsKeptForLocalhostListening()
+    public void LocalhostIsLoopbackAndOtherHostNamesAreRefused()
     {
         Assert.True(ListenAddress.TryParse("localhost:5000", out var address));
-        Assert.Null(address!.TryGetEndPoint());
+        Assert.True(address!.IsLocalhost);
+        Assert.Null(address.TryGetEndPoint()); // Kestrel's ListenLocalhost: both loopbacks
         Assert.Equal(IPAddress.IPv6Any, new ListenAddress(string.Empty, 1).TryGetEndPoint()!.Address);
+
+        // A name we would have to resolve, and then pick one address of: refused when the flag is read, where it
+        // used to bind localhost silently (registry, metrics) or fail at start with a stack trace (router).
+        Assert.False(ListenAddress.TryParse("node-1.example.com:5000", out _));
+        Assert.False(ListenAddress.TryParse("myhost:5001", out _));
     }
 }
