@@ -26,6 +26,7 @@ internal sealed partial class Advertiser(
     Telemetry.SpegelInstruments? instruments = null)
 {
     private readonly Telemetry.SpegelInstruments _instruments = instruments ?? new();
+    private readonly WorkTracker _publishing = new(ex => LogPublishFailed(logger, ex.Message));
     private readonly Channel<StoreEvent> _queue = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, string[]> _advertised = new(StringComparer.Ordinal);
     private HashSet<string> _imageTargets = new(StringComparer.Ordinal);
@@ -92,6 +93,9 @@ internal sealed partial class Advertiser(
         }
         finally
         {
+            // Publishing still in flight ends with the loop (its token is cancelled); wait for it, briefly.
+            using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _publishing.DrainAsync(drain.Token).ConfigureAwait(false);
             _connected = false;
             _watcher?.Dispose();
         }
@@ -328,12 +332,8 @@ internal sealed partial class Advertiser(
 
         LogAdvertising(logger, fresh.Count, fresh[0]);
 
-        // The router records our own keys at once and publishes them in the background.
-        _ = router.AdvertiseAsync(fresh, cancellationToken).ContinueWith(
-            t => LogPublishFailed(logger, t.Exception?.GetBaseException().Message ?? "?"),
-            CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted,
-            TaskScheduler.Default);
+        // The router records our own keys at once and publishes them in the background, owned by this advertiser.
+        _publishing.Track(router.AdvertiseAsync(fresh, cancellationToken));
         await Task.CompletedTask.ConfigureAwait(false);
     }
 

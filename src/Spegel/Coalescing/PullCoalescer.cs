@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Spegel.Oci;
 using Spegel.Routing;
 using Spegel.Store;
+using Spegel.Timing;
 using Spegel.Telemetry;
 
 namespace Spegel.Coalescing;
@@ -30,6 +31,7 @@ namespace Spegel.Coalescing;
 internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null)
 {
     private readonly SpegelInstruments _instruments = instruments ?? new();
+    private readonly WorkTracker _withdrawals = new(ex => LogWithdrawFailed(logger, ex.Message));
     private const int MaxClaims = 4096;
     private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
 
@@ -109,7 +111,8 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
 
         if (expired.Count > 0)
         {
-            _ = router.WithdrawAsync(expired.Select(ClaimKey).ToList(), CancellationToken.None);
+            var keys = expired.Select(ClaimKey).ToList();
+            _withdrawals.Track(router.WithdrawAsync(keys, CancellationToken.None));
         }
     }
 
@@ -163,4 +166,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
 
     [LoggerMessage(EventId = 1962, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
     private static partial void LogFollowing(ILogger logger, string digest, string peerId);
+
+    [LoggerMessage(EventId = 1963, Level = LogLevel.Debug, Message = "Withdrawing expired claims failed (they expire in the DHT anyway): {Reason}")]
+    private static partial void LogWithdrawFailed(ILogger logger, string reason);
 }

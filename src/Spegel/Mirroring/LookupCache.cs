@@ -15,6 +15,13 @@ namespace Spegel.Mirroring;
 internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemetry.SpegelInstruments? instruments = null)
 {
     private readonly Telemetry.SpegelInstruments _instruments = instruments ?? new();
+
+    // Lookups run in the background for everyone asking for the key; each ends within LookupLimit. Their failures are
+    // the peers' absence (an empty answer), so the tracker only keeps them observed.
+    private readonly Timing.WorkTracker _lookups = new(_ => { });
+
+    /// <summary>Lookups still running (for tests and the debug page).</summary>
+    public int Running => _lookups.Count;
     private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
@@ -66,7 +73,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
             var entry = new Entry(now);
             if (_entries.TryAdd(key, entry))
             {
-                _ = Task.Run(() => entry.RunAsync(router, _instruments.ResolveDuration, key, count));
+                _lookups.Run(() => entry.RunAsync(router, _instruments.ResolveDuration, key, count));
                 Prune(now);
                 return entry;
             }
