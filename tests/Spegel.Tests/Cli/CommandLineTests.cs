@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Cli;
 
@@ -133,9 +134,24 @@ public sealed class CommandLineTests
     [Fact]
     public async Task CleanupWaitKeepsWaitingWhileAPodIsDown()
     {
-        int port = FreePort();
-        var (code, _, _) = await RunAsync(TimeSpan.FromSeconds(3), null, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{port}", "--period", "10ms");
-        Assert.Equal(-1, code);
+        // The pod's port refuses connections (bound, not listening). cleanup-wait must probe, find it down and keep
+        // going: it needs three healthy rounds in a row. Judged by its own log lines, not by how long it ran.
+        using var down = LoopbackPorts.Refusing(out int port);
+        using var process = StartCleanupWait(port);
+        try
+        {
+            var lines = new LineCollector(process);
+            var rounds = await lines.WaitForCountAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), 5, TimeSpan.FromSeconds(60));
+            Assert.All(rounds, l => Assert.Contains("all healthy false, 0 of 3 consecutive", l, StringComparison.OrdinalIgnoreCase));
+            Assert.False(process.HasExited);
+            Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
+            Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
+            Assert.Equal(1, process.ExitCode);
+        }
+        finally
+        {
+            KillIfRunning(process);
+        }
     }
 
     [Fact]
@@ -233,25 +249,40 @@ public sealed class CommandLineTests
     [Fact]
     public async Task CleanupWaitStopsOnSigtermWithoutClaimingSuccess()
     {
+        using var down = LoopbackPorts.Refusing(out int port);
+        using var process = StartCleanupWait(port);
+        try
+        {
+            var lines = new LineCollector(process);
+            await lines.WaitForAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+            Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
+            Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
+            Assert.Equal(1, process.ExitCode);
+            await lines.WaitForAsync(l => l.Contains("Stopped by a signal", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            KillIfRunning(process);
+        }
+    }
+
+    private static void KillIfRunning(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+    }
+
+    /// <summary><c>spegel cleanup-wait</c> probing 127.0.0.1:<paramref name="port"/> every 10 ms.</summary>
+    private static Process StartCleanupWait(int port)
+    {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { Binary, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{FreePort()}", "--period", "10ms" })
+        foreach (string arg in new[] { Binary, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{port}", "--period", "10ms" })
         {
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info)!;
-        var lines = new LineCollector(process);
-        await lines.WaitForAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-        Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
-        Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
-        Assert.Equal(1, process.ExitCode);
-        await lines.WaitForAsync(l => l.Contains("Stopped by a signal", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        return Process.Start(info)!;
     }
 }

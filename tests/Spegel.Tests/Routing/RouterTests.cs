@@ -6,6 +6,7 @@ using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Transport;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Routing;
 
@@ -20,15 +21,7 @@ public sealed class RouterTests
         return router;
     }
 
-    private static async Task WaitAsync(Func<bool> condition, int seconds = 15)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitAsync(Func<bool> condition) => Eventually.WaitAsync(condition, "the router condition");
 
     [Fact]
     public async Task ALoneNodeIsReadyAndAPeerFindsItsKeysWithItsIp()
@@ -57,7 +50,7 @@ public sealed class RouterTests
     public async Task BootstrapRetriesUntilThePeerComesUp()
     {
         var key = PrivateKey.Generate();
-        int port = FreePort();
+        int port = Spegel.Testbed.Network.FreePort(); // the late node is told this address before the seed listens on it
         var target = Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{port}/p2p/{key.PeerId}");
         await using var late = await StartRouterAsync(new StaticBootstrapper([target]));
         await Task.Delay(500);
@@ -70,8 +63,8 @@ public sealed class RouterTests
     public async Task HttpBootstrapThroughTheIdEndpoint()
     {
         await using var a = await StartRouterAsync(new StaticBootstrapper([]));
-        int idPort = FreePort();
-        await using var server = await HttpBootstrapServer.StartAsync(new Spegel.Cli.ListenAddress("127.0.0.1", idPort), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        await using var server = await HttpBootstrapServer.StartAsync(new Spegel.Cli.ListenAddress("127.0.0.1", 0), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        int idPort = server.BoundPort();
         using var http = new HttpClient();
         string json = await http.GetStringAsync($"http://127.0.0.1:{idPort}/id");
         Assert.Equal($"[{{\"ID\":\"{a.Host.Id}\",\"Addrs\":[\"{a.Host.Addresses[0]}\"]}}]", json);
@@ -128,12 +121,5 @@ public sealed class RouterTests
         var id = PrivateKey.Generate().PeerId;
         Assert.Null(P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/dns4/x/tcp/5001")])));
         Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.Parse("fd77:77::5")], P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/ip4/10.0.0.5/udp/5001/quic-v1"), Multiaddr.Parse("/ip6/fd77:77::5/tcp/5001")])));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
