@@ -19,6 +19,7 @@ public sealed partial class Dht : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly KadServer _server;
     private readonly CancellationTokenSource _stopping = new();
+    private static readonly TimeSpan IdentifyWait = TimeSpan.FromSeconds(10);
     private readonly List<Task> _loops = [];
 
     public Dht(Libp2pHost host, DhtOptions? options = null, ILogger<Dht>? logger = null)
@@ -365,13 +366,35 @@ public sealed partial class Dht : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until identify has told us <paramref name="peer"/>'s protocols (the host's event, not polling), up to
+    /// 10 s on the DHT's clock.
+    /// </summary>
     private async Task WaitIdentifiedAsync(PeerId peer, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        while (!RoutingTable.Contains(peer) && Host.Peers.GetProtocols(peer).Count == 0)
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnIdentified(PeerId who)
         {
-            await Task.Delay(10, timeout.Token).ConfigureAwait(false);
+            if (who.Equals(peer))
+            {
+                identified.TrySetResult();
+            }
+        }
+
+        // Subscribe before looking, so an identify that completes in between is not missed.
+        Host.PeerIdentified += OnIdentified;
+        try
+        {
+            if (RoutingTable.Contains(peer) || Host.Peers.GetProtocols(peer).Count > 0)
+            {
+                return;
+            }
+
+            await identified.Task.WaitAsync(IdentifyWait, Options.Time, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Host.PeerIdentified -= OnIdentified;
         }
     }
 
