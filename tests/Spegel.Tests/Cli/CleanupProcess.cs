@@ -125,7 +125,7 @@ internal sealed class LineCollector
         }
     }
 
-    public Task DrainedAsync() => _eof.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    public Task DrainedAsync() => _eof.Task.WaitAsync(Spegel.Tests.Testing.Eventually.HangGuard);
 
     public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan limit) =>
         (await WaitForCountAsync(match, 1, limit))[0];

@@ -4,6 +4,7 @@ using Spegel.Tests.Testing;
 namespace Spegel.Tests.Cli;
 
 /// <summary>The real binary: exit codes and messages a user sees.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class CommandLineTests
 {
     private static readonly string Binary = Path.Combine(AppContext.BaseDirectory, "spegel.dll");
@@ -209,7 +210,7 @@ public sealed class CommandLineTests
     {
         using var temp = new TempFolder();
         await using var cleanup = await CleanupProcess.StartAsync(Binary, temp.Combine("certs.d"));
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient { Timeout = Eventually.HangGuard };
         async Task<int> Status(HttpMethod method, string path) => (int)(await http.SendAsync(new HttpRequestMessage(method, $"http://{cleanup.Endpoint}{path}"))).StatusCode;
         Assert.Equal(200, await Status(HttpMethod.Get, "/readyz"));
         Assert.Equal(200, await Status(HttpMethod.Get, "/healthz"));

@@ -141,7 +141,7 @@ public sealed class HttpBootstrapTests
     private static async Task<P2PRouter> StartRouterAsync(IBootstrapper bootstrapper)
     {
         var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
-        var router = new P2PRouter(host, new Dht(host, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), bootstrapper, NullLogger<P2PRouter>.Instance);
+        var router = new P2PRouter(host, new Dht(host), bootstrapper, NullLogger<P2PRouter>.Instance);
         await router.StartAsync(CancellationToken.None);
         return router;
     }
