@@ -16,10 +16,11 @@ namespace Spegel.Libp2p.Kademlia;
 /// </summary>
 public sealed partial class Dht : IAsyncDisposable
 {
+    /// <summary>How long a bootstrap waits for a new connection's identify.</summary>
+    private static readonly TimeSpan IdentifyWait = TimeSpan.FromSeconds(10);
     private readonly ILogger _logger;
     private readonly KadServer _server;
     private readonly CancellationTokenSource _stopping = new();
-    private static readonly TimeSpan IdentifyWait = TimeSpan.FromSeconds(10);
     private readonly List<Task> _loops = [];
 
     public Dht(Libp2pHost host, DhtOptions? options = null, ILogger<Dht>? logger = null)

@@ -49,17 +49,7 @@ public sealed class WireFuzzTests : IAsyncLifetime
     {
         var random = new Random(21);
         byte[] noiseProposal = [.. Multistream.Encode(Multistream.ProtocolId), .. Multistream.Encode(NoiseHandshake.ProtocolId)];
-
-        // The control: as many connections that propose Noise correctly and hang up. The garbage may cost a little
-        // more, never what it claims (30 multistream lengths of 60 000 bytes, 30 Noise messages of 65 535 bytes).
-        long control = await AllocatedAsync(async () =>
-        {
-            for (int i = 0; i < 150; i++)
-            {
-                await SendRawAsync(noiseProposal);
-            }
-        });
-        long fuzzed = await AllocatedAsync(async () =>
+        long allocated = await AllocatedAsync(async () =>
         {
             for (int i = 0; i < 150; i++)
             {
@@ -75,28 +65,18 @@ public sealed class WireFuzzTests : IAsyncLifetime
             }
         });
 
-        // When written: garbage 5.0 MB, control 2.6-2.8 MB. Allocating the claims would add 3.7 MB or more.
+        // Measured when written: the whole process allocated 5.3-5.5 MB over these 150 connections, idle or with both
+        // cores busy (correct Noise proposals alone: 2.6-2.8 MB). Allocating what the garbage claims (30 multistream
+        // lengths of 60 000 bytes, 30 Noise messages of 65 535 bytes) would add 3.7 MB and cross the bound.
         await AssertStillServingAsync();
-        Assert.True(fuzzed <= control + (4L << 20), $"garbage allocated {fuzzed:N0} bytes, the control {control:N0}");
+        Assert.True(allocated <= 8L << 20, $"150 garbage connections allocated {allocated:N0} bytes");
     }
 
     [Fact]
     public async Task RandomYamuxFramesOnAnAuthenticatedConnection()
     {
         var random = new Random(22);
-        byte[] goAway = new byte[12];
-        goAway[1] = 3; // a yamux GoAway(normal): the node parses one frame and hangs up
-
-        // The control: as many authenticated connections that send one valid frame. Half the random frames claim
-        // 300 000 bytes or 4 GiB; allocating the claim of the first frame of each connection alone would add ~18 MB.
-        long control = await AllocatedAsync(async () =>
-        {
-            for (int i = 0; i < 120; i++)
-            {
-                await SendFramesAsync(goAway);
-            }
-        });
-        long fuzzed = await AllocatedAsync(async () =>
+        long allocated = await AllocatedAsync(async () =>
         {
             for (int i = 0; i < 120; i++)
             {
@@ -110,10 +90,11 @@ public sealed class WireFuzzTests : IAsyncLifetime
             }
         });
 
-        // When written: random frames 41-42 MB, control 28-29 MB (streams opened, frames discarded). Allocating the
-        // claims would add 18 MB or more.
+        // Measured when written: 40.6-42.5 MB over these 120 authenticated connections, idle or with both cores busy,
+        // nearly all of it handshakes and identify. Half the random frames claim 300 000 bytes or 4 GiB: allocating the
+        // first claim of each connection alone would add 18 MB and cross the bound.
         await AssertStillServingAsync();
-        Assert.True(fuzzed <= control + (20L << 20), $"random frames allocated {fuzzed:N0} bytes, the control {control:N0}");
+        Assert.True(allocated <= 54L << 20, $"120 connections of random frames allocated {allocated:N0} bytes");
     }
 
     [Fact]
@@ -262,7 +243,10 @@ public sealed class WireFuzzTests : IAsyncLifetime
         return [.. header, .. payload];
     }
 
-    /// <summary>Bytes the whole process allocated while <paramref name="run"/> ran (these tests run alone).</summary>
+    /// <summary>
+    /// Bytes the whole process allocated while <paramref name="run"/> ran (these tests run alone): the target's share
+    /// cannot be told apart from the test's own, so the bounds are coarse.
+    /// </summary>
     private static async Task<long> AllocatedAsync(Func<Task> run)
     {
         long before = GC.GetTotalAllocatedBytes(precise: true);
