@@ -6,7 +6,7 @@ set -euo pipefail
 # golang-go and the golang-*-dev libraries build tools/chart-render, the chart tests' stand-in for `helm template`.
 # qemu-user-static and the cross runtime libraries (libc, libstdc++, libgcc of arm64 and armhf) run the ARM builds of
 # the image's binary under emulation (tests/Spegel.IntegrationTests/ContainerImageTests.cs).
-packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium
+packages=(containerd runc docker-registry skopeo umoci nftables iproute2 jq nginx-light curl chromium openssl
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
   qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
   libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross)

@@ -26,6 +26,4 @@ public static class Tools
                 $"missing {string.Join(", ", missing)}: run ./test.sh (scripts/install-deps.sh installs them with apt-get)");
         }
     }
-
-    public static bool Available(params string[] tools) => tools.All(File.Exists);
 }

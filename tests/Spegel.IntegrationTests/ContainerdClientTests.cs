@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Spegel.Containerd;
 using Spegel.Oci;
 using Spegel.Store;
+using Spegel.Testbed;
 
 namespace Spegel.IntegrationTests;
 
@@ -59,31 +60,96 @@ public sealed class ContainerdClientTests(SingleNodeFixture fixture)
     public async Task ReceivesImageEventsOfItsNamespaceOnly()
     {
         using var client = new ContainerdClient(fixture.NodeA.Socket, "k8s.io");
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var received = new List<StoreEvent>();
-        var subscribed = new TaskCompletionSource();
+        using var stop = new CancellationTokenSource();
+        var received = System.Threading.Channels.Channel.CreateUnbounded<StoreEvent>();
         var reader = Task.Run(async () =>
         {
-            await foreach (var e in ContainerdEvents.SubscribeAsync(client, cancel.Token))
+            try
             {
-                received.Add(e);
-                if (e.Kind == StoreEventKind.ImageDeleted)
+                await foreach (var e in ContainerdEvents.SubscribeAsync(client, stop.Token))
                 {
-                    return;
+                    received.Writer.TryWrite(e);
                 }
+            }
+            catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or Grpc.Core.RpcException)
+            {
             }
         });
 
-        // The subscription is live once containerd accepted the call; give it a moment, then act.
-        await Task.Delay(300);
         string source = fixture.UpstreamImage(fixture.Images[0]);
-        (await fixture.NodeA.Ctr(["images", "tag", source, "example.com/events/test:1"])).EnsureSuccess("ctr images tag");
-        (await fixture.NodeA.Ctr(["--namespace", "default", "images", "ls"])).EnsureSuccess("other namespace");
-        (await fixture.NodeA.Ctr(["images", "rm", "example.com/events/test:1"])).EnsureSuccess("ctr images rm");
-        await reader.WaitAsync(cancel.Token);
+        var probes = new List<string>();
+        try
+        {
+            // containerd sends nothing when it accepts a subscription: it is live once an event made after it arrives.
+            // Tag probe images until one comes through (each wait is a retry, not a verdict).
+            while (true)
+            {
+                string probe = $"example.com/events/probe:{probes.Count + 1}";
+                (await fixture.NodeA.Ctr(["images", "tag", source, probe])).EnsureSuccess("ctr images tag (probe)");
+                probes.Add(probe);
+                try
+                {
+                    await received.Reader.WaitToReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(1));
+                    break;
+                }
+                catch (TimeoutException)
+                {
+                    Assert.True(probes.Count < 60, "no event ever arrived on the subscription");
+                }
+            }
 
-        Assert.Equal(
-            [new StoreEvent(StoreEventKind.ImageCreated, "example.com/events/test:1", null), new StoreEvent(StoreEventKind.ImageDeleted, "example.com/events/test:1", null)],
-            received);
+            // Real events in order: ours, one in another namespace (containerd's own publisher, as its shims use), the
+            // same in ours (the positive control: a published event does reach us), ours again.
+            (await fixture.NodeA.Ctr(["images", "tag", source, "example.com/events/test:1"])).EnsureSuccess("ctr images tag");
+            await PublishImageCreateAsync("default", "example.com/events/other:1");
+            await PublishImageCreateAsync("k8s.io", "example.com/events/ours:1");
+            (await fixture.NodeA.Ctr(["images", "rm", "example.com/events/test:1"])).EnsureSuccess("ctr images rm");
+
+            var events = new List<StoreEvent>();
+            while (!events.Contains(new StoreEvent(StoreEventKind.ImageDeleted, "example.com/events/test:1", null)))
+            {
+                var next = await received.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromMinutes(2)); // a hang guard
+                if (next.ImageName is not { } name || !probes.Contains(name))
+                {
+                    events.Add(next);
+                }
+            }
+
+            Assert.Equal(
+                [
+                    new StoreEvent(StoreEventKind.ImageCreated, "example.com/events/test:1", null),
+                    new StoreEvent(StoreEventKind.ImageCreated, "example.com/events/ours:1", null),
+                    new StoreEvent(StoreEventKind.ImageDeleted, "example.com/events/test:1", null),
+                ],
+                events);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await reader;
+            if (probes.Count > 0)
+            {
+                (await fixture.NodeA.Ctr(["images", "rm", .. probes])).EnsureSuccess("ctr images rm (probes)");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Publishes <c>/images/create</c> for <paramref name="name"/> in <paramref name="ns"/> through containerd's own
+    /// publisher (<c>containerd publish</c>, what shims use): an event containerd forwards to every subscriber, without
+    /// creating an image.
+    /// </summary>
+    private async Task PublishImageCreateAsync(string ns, string name)
+    {
+        var payload = new Google.Protobuf.WellKnownTypes.Any
+        {
+            TypeUrl = "containerd.services.images.v1.ImageCreate",
+            Value = Google.Protobuf.MessageExtensions.ToByteString(new Spegel.Containerd.Api.Images.ImageCreate { Name = name }),
+        };
+        string file = Path.Combine(fixture.Root, $"event-{Guid.NewGuid():N}.bin");
+        await File.WriteAllBytesAsync(file, Google.Protobuf.MessageExtensions.ToByteArray(payload));
+        var result = await ProcessRunner.RunAsync(
+            "sh", ["-c", $"exec {Tools.Containerd} --address \"$1\" publish --namespace \"$2\" --topic /images/create < \"$3\"", "publish", fixture.NodeA.Socket, ns, file], TimeSpan.FromMinutes(1));
+        result.EnsureSuccess($"containerd publish in {ns}");
     }
 }

@@ -111,11 +111,50 @@ public sealed class RegistryClientTests(SingleNodeFixture fixture)
     {
         // Content files are shared by all namespaces on disk; only Info in our namespace says a blob is ours.
         string layer = LargestBlob();
-        await using var otherNamespace = await SpegelProcess.StartAsync(
-            Path.Combine(fixture.Root, "spegel-ns.log"), $"127.0.0.1:{Network.FreePort()}",
-            ["--containerd-sock", fixture.NodeA.Socket, "--containerd-namespace", "default", "--containerd-content-path", string.Empty, "--bootstrap-kind", "static"]);
-        Assert.Equal(404, await Network.StatusAsync($"{otherNamespace.BaseAddress}v2/x/blobs/{layer}"));
+        byte[] ownBlob = System.Text.Encoding.UTF8.GetBytes($"a blob of the default namespace only, {Guid.NewGuid()}");
+        string own = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(ownBlob));
+        await IngestAsync("default", own, ownBlob);
+        try
+        {
+            await using var otherNamespace = await SpegelProcess.StartAsync(
+                Path.Combine(fixture.Root, "spegel-ns.log"), $"127.0.0.1:{Network.FreePort()}",
+                ["--containerd-sock", fixture.NodeA.Socket, "--containerd-namespace", "default", "--containerd-content-path", string.Empty, "--bootstrap-kind", "static"]);
+            using var http = new HttpClient { Timeout = Timeout };
+            async Task<HttpStatusCode> StatusAsync(Uri server, string digest)
+            {
+                using var response = await http.GetAsync(new Uri(server, $"/v2/x/blobs/{digest}"), HttpCompletionOption.ResponseHeadersRead);
+                return response.StatusCode;
+            }
+
+            Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(otherNamespace.BaseAddress, layer));
+            Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(fixture.Spegel.BaseAddress, own));
+
+            // Positive controls: each instance serves its own namespace's blob with the same request, so the 404s
+            // above are the namespace, not an instance that cannot serve.
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(fixture.Spegel.BaseAddress, layer));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(otherNamespace.BaseAddress, own));
+        }
+        finally
+        {
+            (await Ctr("default", ["content", "rm", own])).EnsureSuccess("ctr content rm");
+        }
     }
+
+    /// <summary>Writes <paramref name="blob"/> into <paramref name="ns"/>'s content store (a GC root, so it stays).</summary>
+    private async Task IngestAsync(string ns, string digest, byte[] blob)
+    {
+        string file = Path.Combine(fixture.Root, $"blob-{Guid.NewGuid():N}");
+        await File.WriteAllBytesAsync(file, blob);
+        var ingest = await ProcessRunner.RunAsync(
+            "sh",
+            ["-c", $"exec {Tools.Ctr} --address \"$1\" --namespace \"$2\" content ingest --expected-size \"$3\" --expected-digest \"$4\" \"$5\" < \"$6\"", "ingest", fixture.NodeA.Socket, ns, blob.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), digest, $"test-{Guid.NewGuid():N}", file],
+            Timeout);
+        ingest.EnsureSuccess("ctr content ingest");
+        (await Ctr(ns, ["content", "label", digest, "containerd.io/gc.root=test"])).EnsureSuccess("ctr content label");
+    }
+
+    private Task<CommandResult> Ctr(string ns, IEnumerable<string> arguments) =>
+        ProcessRunner.RunAsync(Tools.Ctr, ["--address", fixture.NodeA.Socket, "--namespace", ns, .. arguments], Timeout);
 
     private string LargestBlob() =>
         fixture.ContentOfA.OrderByDescending(d => new FileInfo(Path.Combine(fixture.NodeA.ContentRoot, "blobs", "sha256", d["sha256:".Length..])).Length).First();

@@ -23,13 +23,29 @@ internal static class TestHosts
 
     public static Multiaddr AddressOf(Libp2pHost host) => host.Addresses[0].WithPeerId(host.Id);
 
-    public static async Task WaitUntilAsync(Func<bool> condition, int seconds = 10)
+    /// <summary>Far beyond anything a correct run needs, even on two busy cores: it only turns a hang into a failure.</summary>
+    public static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(2);
+
+    /// <summary>Waits until <paramref name="condition"/> holds; there is no time limit to meet, only <see cref="HangGuard"/>.</summary>
+    public static Task WaitUntilAsync(Func<bool> condition) => WaitUntilAsync(() => Task.FromResult(condition()));
+
+    /// <summary>
+    /// Waits until the asynchronous <paramref name="condition"/> holds (a round trip to a js peer, say), awaiting each
+    /// probe: a poll never blocks a pool thread.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
+        using var guard = new CancellationTokenSource(HangGuard);
+        while (!await condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
+            try
+            {
+                await Task.Delay(10, guard.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"hung: the condition never held (hang guard {HangGuard.TotalMinutes} min)");
+            }
         }
     }
 }

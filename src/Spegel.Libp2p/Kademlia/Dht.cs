@@ -16,6 +16,8 @@ namespace Spegel.Libp2p.Kademlia;
 /// </summary>
 public sealed partial class Dht : IAsyncDisposable
 {
+    /// <summary>How long a bootstrap waits for a new connection's identify.</summary>
+    private static readonly TimeSpan IdentifyWait = TimeSpan.FromSeconds(10);
     private readonly ILogger _logger;
     private readonly KadServer _server;
     private readonly CancellationTokenSource _stopping = new();
@@ -365,13 +367,35 @@ public sealed partial class Dht : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until identify has told us <paramref name="peer"/>'s protocols (the host's event, not polling), up to
+    /// 10 s on the DHT's clock.
+    /// </summary>
     private async Task WaitIdentifiedAsync(PeerId peer, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        while (!RoutingTable.Contains(peer) && Host.Peers.GetProtocols(peer).Count == 0)
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnIdentified(PeerId who)
         {
-            await Task.Delay(10, timeout.Token).ConfigureAwait(false);
+            if (who.Equals(peer))
+            {
+                identified.TrySetResult();
+            }
+        }
+
+        // Subscribe before looking, so an identify that completes in between is not missed.
+        Host.PeerIdentified += OnIdentified;
+        try
+        {
+            if (RoutingTable.Contains(peer) || Host.Peers.GetProtocols(peer).Count > 0)
+            {
+                return;
+            }
+
+            await identified.Task.WaitAsync(IdentifyWait, Options.Time, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Host.PeerIdentified -= OnIdentified;
         }
     }
 

@@ -415,7 +415,7 @@ public sealed class YamuxSession : IAsyncDisposable
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
             await SendAsync(YamuxType.GoAway, YamuxFlags.None, 0, code, ReadOnlyMemory<byte>.Empty, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)

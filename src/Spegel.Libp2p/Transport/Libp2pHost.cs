@@ -143,8 +143,8 @@ public sealed partial class Libp2pHost : IAsyncDisposable
     public async Task<YamuxStream> NewStreamAsync(PeerId peer, string protocol, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(peer, cancellationToken).ConfigureAwait(false);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.NegotiationTimeout);
+        using var deadline = Deadline(_options.NegotiationTimeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         return await connection.OpenStreamAsync(protocol, timeout.Token).ConfigureAwait(false);
     }
 
@@ -185,14 +185,14 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
     private async Task<Connection> DialAsync(IPEndPoint endPoint, PeerId? expected, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        timeout.CancelAfter(_options.DialTimeout + _options.HandshakeTimeout);
+        using var deadline = Deadline(_options.DialTimeout + _options.HandshakeTimeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, deadline.Token);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token))
+            using (var connectDeadline = Deadline(_options.DialTimeout))
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, connectDeadline.Token))
             {
-                connectTimeout.CancelAfter(_options.DialTimeout);
                 try
                 {
                     await socket.ConnectAsync(endPoint, connectTimeout.Token).ConfigureAwait(false);
@@ -266,8 +266,8 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         var network = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            timeout.CancelAfter(_options.HandshakeTimeout);
+            using var deadline = Deadline(_options.HandshakeTimeout);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, deadline.Token);
             await Multistream.AcceptAsync(network, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
             var secure = await NoiseHandshake.RespondAsync(network, _options.Identity, Muxers, timeout.Token).ConfigureAwait(false);
             if (!secure.RemoteMuxers.Contains(YamuxProtocol))
@@ -342,9 +342,9 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         string? protocol = null;
         try
         {
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.Session.Closed))
+            using (var deadline = Deadline(_options.NegotiationTimeout))
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.Session.Closed, deadline.Token))
             {
-                timeout.CancelAfter(_options.NegotiationTimeout);
                 protocol = await Multistream.AcceptAsync(stream, _handlers.ContainsKey, timeout.Token).ConfigureAwait(false);
             }
 
@@ -363,6 +363,9 @@ public sealed partial class Libp2pHost : IAsyncDisposable
     }
 
     internal void OnIdentified(PeerId peer) => PeerIdentified?.Invoke(peer);
+
+    /// <summary>Cancelled after <paramref name="delay"/> on the host's clock, like every other wait of the host.</summary>
+    private CancellationTokenSource Deadline(TimeSpan delay) => new(delay, _options.Time);
 
     public async ValueTask DisposeAsync()
     {

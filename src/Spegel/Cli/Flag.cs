@@ -47,6 +47,12 @@ internal abstract class Flag
 
     public Option Option { get; }
 
+    /// <summary>
+    /// Reads an environment variable: the process's, unless a caller binds from an explicit environment (tests do, so
+    /// a variable set on the machine running them cannot change what they bind).
+    /// </summary>
+    public Func<string, string?> ReadEnvironment { get; set; } = Environment.GetEnvironmentVariable;
+
     /// <summary>A subcommand with these flags as its options.</summary>
     public static Command Command(string name, string description, IEnumerable<Flag> flags)
     {
@@ -68,7 +74,7 @@ internal abstract class Flag
             return (optionResult.Tokens.Select(t => t.Value).ToList(), Name);
         }
 
-        string? env = Env.Length == 0 ? null : Environment.GetEnvironmentVariable(Env);
+        string? env = Env.Length == 0 ? null : ReadEnvironment(Env);
         if (env is null)
         {
             return null;

@@ -41,9 +41,17 @@ internal sealed class RegistryCommand
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and report what would stop mirroring (log, metric, debug page); never fatal.", true, "true", FlagShape.Switch, FlagParsers.Bool);
 
     /// <param name="logLevel">The global <c>--log-level</c> (the root command's); tests may leave it to the command.</param>
-    public RegistryCommand(Flag<Microsoft.Extensions.Logging.LogLevel>? logLevel = null)
+    /// <param name="environment">The environment variables to bind from; null: the process's.</param>
+    public RegistryCommand(Flag<Microsoft.Extensions.Logging.LogLevel>? logLevel = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         _logLevel = logLevel ?? CommonFlags.LogLevel();
+        if (environment is not null)
+        {
+            foreach (var flag in Flags)
+            {
+                flag.ReadEnvironment = name => environment.GetValueOrDefault(name);
+            }
+        }
     }
 
     public IEnumerable<Flag> Flags =>

@@ -51,7 +51,7 @@ internal static class SpegelCli
             return CliErrors.Report(parseResult.Errors.Select(e => e.Message), command);
         }
 
-        // Every command gets the token of the first SIGTERM/SIGINT and stops on it; a second signal exits at once.
+        // Every command gets the token of the first SIGTERM/SIGINT and stops on it; a SIGINT after that exits at once.
         using var signals = ShutdownSignals.Register();
         return await parseResult.InvokeAsync(cancellationToken: signals.Stopping).ConfigureAwait(false);
     }

@@ -120,8 +120,9 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     private async Task<IReadOnlyList<RoutedPeer>> ClaimantsAsync(string key, CancellationToken cancellationToken)
     {
         var found = new List<RoutedPeer>();
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(options.LookupLimit);
+        // The limit runs on the injected clock like every other wait here (tests drive the whole decision with fake time).
+        using var deadline = new CancellationTokenSource(options.LookupLimit, options.Time);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
             await foreach (var peer in router.LookupAsync(key, 0, limit.Token).ConfigureAwait(false))

@@ -3,9 +3,11 @@ using System.Runtime.InteropServices;
 namespace Spegel.Hosting;
 
 /// <summary>
-/// SIGTERM and SIGINT, handled as Spegel does (<c>signal.NotifyContext(SIGINT, SIGTERM)</c>): the first signal cancels
-/// <see cref="Stopping"/> and every command drains and exits on its own; a second signal ends the process at once with
-/// 128 + the signal's number (130 for SIGINT), like a shell's double Ctrl-C.
+/// SIGTERM and SIGINT, handled as Spegel does (<c>signal.NotifyContext(SIGINT, SIGTERM)</c>, and a shutdown context
+/// of its own on SIGINT): the first signal cancels <see cref="Stopping"/> and every command drains and exits on its own;
+/// a SIGINT after that ends the process at once with 130, like a shell's double Ctrl-C. A further SIGTERM changes
+/// nothing, as in Spegel: it is often the same request delivered twice (GNU <c>timeout</c> signals the command and then
+/// its process group; init wrappers forward to the group), and aborting on it cut drains short at random.
 /// </summary>
 /// <remarks>
 /// We register the handlers ourselves because nothing else stops the process: System.CommandLine 2.0.0 leaves its
@@ -36,7 +38,7 @@ internal sealed class ShutdownSignals : IDisposable
     /// <summary>The signal that started the stop ("SIGTERM", "SIGINT"), or null.</summary>
     public string? Received { get; private set; }
 
-    /// <summary>Registers the handlers for this process; the second signal calls <paramref name="abort"/> (tests) or exits.</summary>
+    /// <summary>Registers the handlers for this process; a SIGINT after the first signal calls <paramref name="abort"/> (tests) or exits.</summary>
     public static ShutdownSignals Register(Action<int>? abort = null) => new(abort ?? Environment.Exit);
 
     /// <summary>One signal as the runtime delivers it (internal so tests can drive it without a real signal).</summary>
@@ -49,7 +51,10 @@ internal sealed class ShutdownSignals : IDisposable
             return;
         }
 
-        _abort(128 + Number(signal));
+        if (signal == PosixSignal.SIGINT)
+        {
+            _abort(128 + Number(signal));
+        }
     }
 
     public void Dispose()
@@ -71,7 +76,7 @@ internal sealed class ShutdownSignals : IDisposable
 
     private void Handle(PosixSignalContext context)
     {
-        // Cancel the runtime's default action (terminate): we stop in order, or abort on the second signal.
+        // Cancel the runtime's default action (terminate): we stop in order, or abort on a later SIGINT.
         context.Cancel = true;
         Deliver(context.Signal);
     }

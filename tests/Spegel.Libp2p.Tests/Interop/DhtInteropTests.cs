@@ -19,7 +19,7 @@ public sealed class DhtInteropTests
         Assert.True(dht.RoutingTable.Contains(js.Id));
         var stored = await js.CallAsync("peerProtocols", new { peer = host.Id.ToString() });
         Assert.Contains(DhtOptions.SpegelProtocol, stored["protocols"]!.AsArray().Select(p => p!.GetValue<string>()));
-        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(js) > 0);
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public sealed class DhtInteropTests
         await using var _ = host;
         await using var __ = dht;
         await dht.BootstrapAsync([js.Address], CancellationToken.None);
-        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(js) > 0);
         const string key = "sha256:3caa2469de2a23cbcc209dd0b9d01cd78ff9a0f88741655991d36baede5b0996";
         await dht.ProvideAsync([Cid.ForKey(key).Hash], CancellationToken.None);
         var found = await js.CallAsync("find", new { key, timeoutMs = 15000 });
@@ -47,7 +47,7 @@ public sealed class DhtInteropTests
         await using var _ = host;
         await using var __ = dht;
         await dht.BootstrapAsync([js.Address], CancellationToken.None);
-        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result > 0);
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(js) > 0);
         const string key = "docker.io/library/nginx:1.27";
         await js.CallAsync("provide", new { key });
 
@@ -70,7 +70,7 @@ public sealed class DhtInteropTests
         await using var withoutId = await JsPeer.StartAsync();
         await withoutId.CallAsync("dial", new { addr = host.Addresses[0].ToString() });
         await TestHosts.WaitUntilAsync(() => dht.RoutingTable.Contains(withId.Id) && dht.RoutingTable.Contains(withoutId.Id));
-        await TestHosts.WaitUntilAsync(() => RoutingTableSize(withId).Result > 0 && RoutingTableSize(withoutId).Result > 0);
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(withId) > 0 && await RoutingTableSize(withoutId) > 0);
 
         // The two js peers, which only know us, find each other's keys through us.
         await withId.CallAsync("provide", new { key = "from-js-a" });
@@ -93,7 +93,7 @@ public sealed class DhtInteropTests
         Assert.True(dhtB.RoutingTable.Contains(js.Id));
 
         // A and B know only js; they find each other's keys through it.
-        await TestHosts.WaitUntilAsync(() => RoutingTableSize(js).Result >= 2);
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(js) >= 2);
         var key = Cid.ForKey("from-a").Hash;
         await dhtA.ProvideAsync([key], CancellationToken.None);
         var found = await DhtNetwork.FindAsync(dhtB, key);
@@ -123,7 +123,18 @@ public sealed class DhtInteropTests
                 }
             }
 
-            await TestHosts.WaitUntilAsync(() => js.All(j => RoutingTableSize(j).Result > 0));
+            await TestHosts.WaitUntilAsync(async () =>
+            {
+                foreach (var peer in js)
+                {
+                    if (await RoutingTableSize(peer) == 0)
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            });
             await Task.WhenAll(ours.Select(o => o.Dht.RefreshAsync(CancellationToken.None)));
 
             var keys = new List<(string Key, string Provider)>();

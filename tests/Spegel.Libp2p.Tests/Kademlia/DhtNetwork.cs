@@ -32,21 +32,23 @@ internal sealed class DhtNetwork : IAsyncDisposable
         return new DhtNetwork(nodes);
     }
 
+    /// <summary>
+    /// A host on real time and a DHT on <paramref name="time"/>. Fake time is for the DHT's record lifetimes; the host's
+    /// deadlines and keep-alives stay real, so a jump of minutes cannot cut a connection or a stream in flight.
+    /// </summary>
     public static async Task<(Libp2pHost Host, Dht Dht)> StartNodeAsync(TimeProvider? time = null, DhtOptions? options = null)
     {
-        var hostOptions = TestHosts.Options();
-        if (time is not null)
-        {
-            hostOptions = hostOptions with { Time = time };
-        }
-
-        var host = await TestHosts.StartAsync(hostOptions);
+        var host = await TestHosts.StartAsync(TestHosts.Options());
         var dht = new Dht(host, (options ?? new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(5) }) with { Time = time ?? TimeProvider.System });
         dht.Start();
         return (host, dht);
     }
 
-    public static async Task<List<PeerInfo>> FindAsync(Dht dht, Multihash key, int count = 1, int timeoutSeconds = 15)
+    /// <summary>
+    /// Providers of <paramref name="key"/>: a lookup ends by itself when it has <paramref name="count"/> or has asked
+    /// everyone; the timeout only guards against a hang.
+    /// </summary>
+    public static async Task<List<PeerInfo>> FindAsync(Dht dht, Multihash key, int count = 1, int timeoutSeconds = 120)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
         var found = new List<PeerInfo>();

@@ -69,7 +69,7 @@ public sealed class YamuxTests
             total += await inbound.ReadAsync(buffer);
         }
 
-        await write.WaitAsync(TimeSpan.FromSeconds(5));
+        await write.WaitAsync(TestHosts.HangGuard);
     }
 
     [Fact]
@@ -91,8 +91,9 @@ public sealed class YamuxTests
         var (a, b) = await PairAsync();
         await using var _ = a;
         await using var __ = b;
-        Assert.True(await a.PingAsync(CancellationToken.None) < TimeSpan.FromSeconds(5));
-        Assert.True(await b.PingAsync(CancellationToken.None) < TimeSpan.FromSeconds(5));
+        // Each side's ping is answered (the round-trip time says how busy the machine is, not whether yamux works).
+        Assert.True(await a.PingAsync(CancellationToken.None) >= TimeSpan.Zero);
+        Assert.True(await b.PingAsync(CancellationToken.None) >= TimeSpan.Zero);
     }
 
     [Fact]

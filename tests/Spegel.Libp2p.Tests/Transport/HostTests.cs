@@ -17,8 +17,7 @@ public sealed class HostTests
         await TestHosts.WaitUntilAsync(() => a.Peers.Supports(b.Id, PingService.ProtocolId) && b.Peers.Supports(a.Id, PingService.ProtocolId));
         Assert.Contains(IdentifyService.ProtocolId, a.Peers.GetProtocols(b.Id));
         Assert.Equal(b.Addresses, a.Peers.GetAddresses(b.Id));
-        var rtt = await PingService.PingAsync(a, b.Id, CancellationToken.None);
-        Assert.True(rtt < TimeSpan.FromSeconds(5));
+        await PingService.PingAsync(a, b.Id, CancellationToken.None); // answered: how fast is the machine's business
 
         // The connection is reused, in both directions.
         Assert.Same(connection, await a.ConnectAsync(b.Id, CancellationToken.None));
@@ -71,15 +70,17 @@ public sealed class HostTests
     [Fact]
     public async Task ADisconnectIsNoticedAndTheNextStreamRedials()
     {
+        // b comes back on the same port, so that port is chosen below the ephemeral range: a port from bind(0) could be
+        // taken by any outgoing connection on the machine between b's stop and its restart.
         await using var a = await TestHosts.StartAsync();
-        var b = await TestHosts.StartAsync();
+        var b = await TestHosts.StartAsync(TestHosts.Options() with { Listen = [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, Spegel.Testbed.Network.FreePort())] });
         var key = b.Options.Identity;
         await a.ConnectAsync(TestHosts.AddressOf(b), CancellationToken.None);
         var disconnected = new TaskCompletionSource();
         a.PeerDisconnected += peer => disconnected.TrySetResult();
         var port = b.BoundEndPoints[0].Port;
         await b.DisposeAsync();
-        await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await disconnected.Task.WaitAsync(TestHosts.HangGuard);
         Assert.Null(a.GetConnection(b.Id));
 
         await using var again = await TestHosts.StartAsync(TestHosts.Options(key) with { Listen = [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port)] });

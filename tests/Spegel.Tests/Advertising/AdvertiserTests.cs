@@ -9,15 +9,21 @@ using Spegel.Oci;
 using Spegel.Routing;
 using Spegel.Store;
 using Spegel.Tests.Registry;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Advertising;
 
 /// <summary>
 /// The advertiser over an in-memory store and a fake event stream. The stream stands in for containerd ≥ 2.1 (which
-/// sends <c>/content/create</c>; Debian has 1.6) and for a containerd that restarts.
+/// sends <c>/content/create</c>; Debian has 1.6) and for a containerd that restarts. Its retries, backoff and reconcile
+/// timer run on <see cref="ManualTime"/>: each test moves the clock exactly past the wait it is about.
 /// </summary>
 public sealed class AdvertiserTests
 {
+    /// <summary>The advertiser's stat retries for a blob not (yet) in our namespace: 5 ms doubling, 8 attempts.</summary>
+    private static readonly int[] StatRetryDelaysMs = [5, 10, 20, 40, 80, 160, 320, 640];
+    private readonly ManualTime _time = new();
+
     private static readonly Dictionary<string, string> FromDockerHub = new() { ["containerd.io/distribution.source.docker.io"] = "library/app" };
     private static readonly Dictionary<string, string> FromGhcr = new() { ["containerd.io/distribution.source.ghcr.io"] = "org/tool" };
 
@@ -29,22 +35,45 @@ public sealed class AdvertiserTests
         var manifest = store.AddImage("docker.io/library/app:1", Encoding.UTF8.GetBytes("{\"manifests\":[]}"), MediaTypes.OciIndex, FromDockerHub);
         store.AddImage($"docker.io/library/app@{manifest}", Encoding.UTF8.GetBytes("{\"manifests\":[]}"), MediaTypes.OciIndex, FromDockerHub);
         await using var run = Run(store, ContentPolicy.AllowAll);
-        await WaitAsync(() => run.Advertiser.Connected);
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "connected");
         Assert.Equal(new[] { "docker.io/library/app:1", layer.ToString(), manifest.ToString() }.Order(), run.Router.Advertised.Order());
 
-        // containerd 2.1 announces a committed blob at once; one that is not (or not yet) in our namespace is ignored.
+        // containerd 2.1 announces a committed blob at once.
         var fresh = store.Add(Encoding.UTF8.GetBytes("new layer"), FromDockerHub);
         run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, fresh));
-        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, Digest.Parse("sha256:" + new string('9', 64))));
-        await WaitAsync(() => run.Router.Advertised.Contains(fresh.ToString()));
-        Assert.DoesNotContain("sha256:" + new string('9', 64), run.Router.Advertised);
+        await Eventually.WaitAsync(() => run.Router.Advertised.Contains(fresh.ToString()), "the fresh blob advertised");
+
+        // A blob whose namespace record lags its event is advertised once a retry finds it...
+        var lagging = new MemoryContentStore().Add(Encoding.UTF8.GetBytes("lagging layer"), FromDockerHub);
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, lagging));
+        await _time.AdvanceWhenWaitingAsync(TimeSpan.FromMilliseconds(StatRetryDelaysMs[0]));
+        await _time.NextTimerAsync(TimeSpan.FromMilliseconds(StatRetryDelaysMs[1]));
+        Assert.DoesNotContain(lagging.ToString(), run.Router.Advertised);
+        store.Add(Encoding.UTF8.GetBytes("lagging layer"), FromDockerHub);
+        _time.Advance(TimeSpan.FromMilliseconds(StatRetryDelaysMs[1]));
+        await Eventually.WaitAsync(() => run.Router.Advertised.Contains(lagging.ToString()), "the lagging blob advertised");
+
+        // ...and one that never shows up in our namespace is not, once every retry has failed. Events are handled in
+        // order: when the next blob is advertised, the retries of the foreign one are over.
+        var foreign = Digest.Parse("sha256:" + new string('9', 64));
+        var next = store.Add(Encoding.UTF8.GetBytes("next layer"), FromDockerHub);
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, foreign));
+        run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentCreated, null, next));
+        foreach (int delay in StatRetryDelaysMs)
+        {
+            Assert.DoesNotContain(next.ToString(), run.Router.Advertised);
+            await _time.AdvanceWhenWaitingAsync(TimeSpan.FromMilliseconds(delay));
+        }
+
+        await Eventually.WaitAsync(() => run.Router.Advertised.Contains(next.ToString()), "the next blob advertised");
+        Assert.DoesNotContain(foreign.ToString(), run.Router.Advertised);
 
         // Deleting the image withdraws its tag; deleting content withdraws the digest.
         store.RemoveImage("docker.io/library/app:1");
         run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ImageDeleted, "docker.io/library/app:1", null));
         store.Remove(layer);
         run.Events.Writer.TryWrite(new StoreEvent(StoreEventKind.ContentDeleted, null, layer));
-        await WaitAsync(() => run.Router.Withdrawn.Contains("docker.io/library/app:1") && run.Router.Withdrawn.Contains(layer.ToString()));
+        await Eventually.WaitAsync(() => run.Router.Withdrawn.Contains("docker.io/library/app:1") && run.Router.Withdrawn.Contains(layer.ToString()), "the tag and the layer withdrawn");
     }
 
     [Fact]
@@ -52,10 +81,14 @@ public sealed class AdvertiserTests
     {
         var store = new MemoryContentStore();
         var layer = store.Add(Encoding.UTF8.GetBytes("layer"), FromDockerHub);
-        await using var run = Run(store, ContentPolicy.AllowAll, TimeSpan.FromMilliseconds(100));
-        await WaitAsync(() => run.Router.Advertised.Contains(layer.ToString()));
+        var interval = TimeSpan.FromMinutes(1);
+        await using var run = Run(store, ContentPolicy.AllowAll, interval);
+        await Eventually.WaitAsync(() => run.Router.Advertised.Contains(layer.ToString()), "the layer advertised");
+        await _time.NextTimerAsync(interval); // the reconcile timer
         store.Remove(layer); // no event, like containerd 1.6's GC
-        await WaitAsync(() => run.Router.Withdrawn.Contains(layer.ToString()));
+        Assert.DoesNotContain(layer.ToString(), run.Router.Withdrawn); // nothing happens before the reconcile
+        _time.Advance(interval);
+        await Eventually.WaitAsync(() => run.Router.Withdrawn.Contains(layer.ToString()), "the layer withdrawn");
     }
 
     [Fact]
@@ -70,7 +103,7 @@ public sealed class AdvertiserTests
         RegistryUrl.TryParse("https://docker.io", false, out var dockerHub, out _);
         var policy = new ContentPolicy([dockerHub!], [new System.Text.RegularExpressions.Regex(":latest$")], resolveLatestTag: true);
         await using var run = Run(store, policy);
-        await WaitAsync(() => run.Advertiser.Connected);
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "connected");
         Assert.Contains(hub.ToString(), run.Router.Advertised);
         Assert.Contains("docker.io/library/app:2", run.Router.Advertised);
         Assert.DoesNotContain(ghcr.ToString(), run.Router.Advertised);
@@ -79,33 +112,38 @@ public sealed class AdvertiserTests
     }
 
     [Fact]
-    public async Task AContainerdRestartMakesItNotReadyThenReAdvertises()
+    public async Task AContainerdRestartMakesItNotReadyThenReListsEverything()
     {
         var store = new MemoryContentStore();
         var layer = store.Add(Encoding.UTF8.GetBytes("layer"), FromDockerHub);
         await using var run = Run(store, ContentPolicy.AllowAll);
-        await WaitAsync(() => run.Advertiser.Connected);
-        run.Source.Fail(new RpcException(new Status(StatusCode.Unavailable, "containerd restarted")));
-        await WaitAsync(() => !run.Advertiser.Connected || run.Source.Subscriptions > 1);
-        await WaitAsync(() => run.Advertiser.Connected && run.Source.Subscriptions > 1);
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "connected");
         Assert.Contains(layer.ToString(), run.Router.Advertised);
+
+        // containerd restarts; while it is away (the 100 ms backoff has not passed) tracking is not ready.
+        run.Source.Fail(new RpcException(new Status(StatusCode.Unavailable, "containerd restarted")));
+        await Eventually.WaitAsync(() => !run.Advertiser.Connected, "not ready");
+        await _time.NextTimerAsync(TimeSpan.FromMilliseconds(100));
+        Assert.False(run.Advertiser.Connected);
+        Assert.Equal(1, run.Source.Subscriptions);
+
+        // What changed meanwhile sends no event (a restarted containerd does not replay them): only re-listing on
+        // reconnect can catch it. The periodic reconcile (1 min) never runs in this test.
+        var added = store.Add(Encoding.UTF8.GetBytes("pulled while we were away"), FromDockerHub);
+        store.Remove(layer);
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "ready again");
+        Assert.Equal(2, run.Source.Subscriptions);
+        Assert.Contains(added.ToString(), run.Router.Advertised);
+        Assert.Contains(layer.ToString(), run.Router.Withdrawn);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), _time.Elapsed);
     }
 
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
-        }
-    }
-
-    private static Running Run(MemoryContentStore store, ContentPolicy policy, TimeSpan? reconcile = null)
+    private Running Run(MemoryContentStore store, ContentPolicy policy, TimeSpan? reconcile = null)
     {
         var router = new RecordingRouter();
         var source = new FakeEventSource();
-        var advertiser = new Advertiser(store, source, router, policy, new AdvertiserOptions(null, reconcile ?? TimeSpan.FromMinutes(1), TimeProvider.System), NullLogger<Advertiser>.Instance);
+        var advertiser = new Advertiser(store, source, router, policy, new AdvertiserOptions(null, reconcile ?? TimeSpan.FromMinutes(1), _time), NullLogger<Advertiser>.Instance);
         var cancel = new CancellationTokenSource();
         var task = Task.Run(() => advertiser.RunAsync(cancel.Token));
         return new Running(advertiser, router, source, source.Channel, cancel, task);

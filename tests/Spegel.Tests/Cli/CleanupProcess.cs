@@ -125,18 +125,23 @@ internal sealed class LineCollector
         }
     }
 
-    public Task DrainedAsync() => _eof.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    public Task DrainedAsync() => _eof.Task.WaitAsync(Spegel.Tests.Testing.Eventually.HangGuard);
 
-    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan limit)
+    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan limit) =>
+        (await WaitForCountAsync(match, 1, limit))[0];
+
+    /// <summary>The first <paramref name="count"/> matching lines, once there are that many.</summary>
+    public async Task<IReadOnlyList<string>> WaitForCountAsync(Func<string, bool> match, int count, TimeSpan limit)
     {
-        var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var found = new TaskCompletionSource<IReadOnlyList<string>>(TaskCreationOptions.RunContinuationsAsynchronously);
         void Check()
         {
             lock (_lines)
             {
-                if (_lines.FirstOrDefault(match) is { } line)
+                var matching = _lines.Where(match).Take(count).ToList();
+                if (matching.Count == count)
                 {
-                    found.TrySetResult(line);
+                    found.TrySetResult(matching);
                 }
             }
         }
@@ -145,14 +150,15 @@ internal sealed class LineCollector
         try
         {
             Check();
-            var done = await Task.WhenAny(found.Task, _eof.Task.ContinueWith(_ => string.Empty, TaskScheduler.Default), Task.Delay(limit));
+            var ended = _eof.Task.ContinueWith(_ => (IReadOnlyList<string>)[], TaskScheduler.Default);
+            var done = await Task.WhenAny(found.Task, ended, Task.Delay(limit));
             if (done == found.Task)
             {
                 return await found.Task;
             }
 
             Check();
-            return found.Task.IsCompleted ? await found.Task : throw new Xunit.Sdk.XunitException($"no matching line within {limit.TotalSeconds} s; stderr so far:\n{Text}");
+            return found.Task.IsCompleted ? await found.Task : throw new Xunit.Sdk.XunitException($"not {count} matching lines within {limit.TotalSeconds} s; stderr so far:\n{Text}");
         }
         finally
         {

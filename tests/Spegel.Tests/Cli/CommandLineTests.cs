@@ -1,11 +1,16 @@
 using System.Diagnostics;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Cli;
 
 /// <summary>The real binary: exit codes and messages a user sees.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class CommandLineTests
 {
     private static readonly string Binary = Path.Combine(AppContext.BaseDirectory, "spegel.dll");
+
+    /// <summary>The signal GNU timeout's timer raises; timeout then sends the command SIGTERM and exits 124.</summary>
+    private const int SigAlrm = 14;
 
     private static Task<(int ExitCode, string Output, string Error)> RunAsync(IDictionary<string, string>? environment, params string[] args) =>
         RunAsync(TimeSpan.FromSeconds(60), environment, args);
@@ -136,9 +141,24 @@ public sealed class CommandLineTests
     [Fact]
     public async Task CleanupWaitKeepsWaitingWhileAPodIsDown()
     {
-        int port = FreePort();
-        var (code, _, _) = await RunAsync(TimeSpan.FromSeconds(3), null, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{port}", "--period", "10ms");
-        Assert.Equal(-1, code);
+        // The pod's port refuses connections (bound, not listening). cleanup-wait must probe, find it down and keep
+        // going: it needs three healthy rounds in a row. Judged by its own log lines, not by how long it ran.
+        using var down = LoopbackPorts.Refusing(out int port);
+        using var process = StartCleanupWait(port);
+        try
+        {
+            var lines = new LineCollector(process);
+            var rounds = await lines.WaitForCountAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), 5, TimeSpan.FromSeconds(60));
+            Assert.All(rounds, l => Assert.Contains("all healthy false, 0 of 3 consecutive", l, StringComparison.OrdinalIgnoreCase));
+            Assert.False(process.HasExited);
+            Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
+            Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
+            Assert.Equal(1, process.ExitCode);
+        }
+        finally
+        {
+            KillIfRunning(process);
+        }
     }
 
     [Fact]
@@ -193,7 +213,7 @@ public sealed class CommandLineTests
     {
         using var temp = new TempFolder();
         await using var cleanup = await CleanupProcess.StartAsync(Binary, temp.Combine("certs.d"));
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient { Timeout = Eventually.HangGuard };
         async Task<int> Status(HttpMethod method, string path) => (int)(await http.SendAsync(new HttpRequestMessage(method, $"http://{cleanup.Endpoint}{path}"))).StatusCode;
         Assert.Equal(200, await Status(HttpMethod.Get, "/readyz"));
         Assert.Equal(200, await Status(HttpMethod.Get, "/healthz"));
@@ -205,62 +225,75 @@ public sealed class CommandLineTests
         Assert.Contains("\"msg\":\"Stopped\"", cleanup.Error, StringComparison.Ordinal);
     }
 
-    /// <summary>What a user types: <c>timeout 5 spegel cleanup …</c> must come back (it never did: SIGTERM was ignored).</summary>
+    /// <summary>
+    /// What a user types: <c>timeout 5 spegel cleanup …</c> must come back (it never did: SIGTERM was ignored). The
+    /// expiry is triggered by hand once spegel is up: timeout's own clock (SIGALRM) could fire while a loaded machine
+    /// is still starting dotnet, before spegel handles signals at all.
+    /// </summary>
     [Fact]
     public async Task TimeoutEndsCleanup()
     {
         using var temp = new TempFolder();
         var info = new ProcessStartInfo("timeout") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "5", "dotnet", Binary, "cleanup", "--addr", "127.0.0.1:0", "--containerd-registry-config-path", temp.Combine("certs.d") })
+        foreach (string arg in new[] { "3600", "dotnet", Binary, "cleanup", "--addr", "127.0.0.1:0", "--containerd-registry-config-path", temp.Combine("certs.d") })
         {
             info.ArgumentList.Add(arg);
         }
 
         using var process = Process.Start(info)!;
-        var error = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
-            await process.WaitForExitAsync(limit.Token);
+            var lines = new LineCollector(process);
+            await lines.WaitForAsync(l => l.Contains("answering probes on http://", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+            Assert.Equal(0, CleanupProcess.Kill(process.Id, SigAlrm)); // timeout's timer went off
+            Assert.True(await CleanupProcess.WaitForExitAsync(process, TimeSpan.FromSeconds(60)), "timeout … spegel cleanup did not return: spegel ignored SIGTERM");
+            Assert.Equal(124, process.ExitCode); // timeout's code for "I had to send the signal"; spegel then stopped
+            await lines.DrainedAsync();
+            Assert.Contains("\"msg\":\"Stopped\"", lines.Text, StringComparison.Ordinal);
         }
-        catch (OperationCanceledException)
+        finally
         {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("timeout 5 spegel cleanup did not return: spegel ignored SIGTERM");
-        }
-
-        Assert.Equal(124, process.ExitCode); // timeout's code for "I had to send the signal"; spegel then stopped
-        string log = await error;
-        if (log.Contains("answering probes", StringComparison.Ordinal))
-        {
-            // It was serving when the signal came (on a loaded machine the start may take longer than the timeout):
-            // then it stopped in order, through our handler.
-            Assert.Contains("\"msg\":\"Stopped\"", log, StringComparison.Ordinal);
+            KillIfRunning(process);
         }
     }
 
     [Fact]
     public async Task CleanupWaitStopsOnSigtermWithoutClaimingSuccess()
     {
+        using var down = LoopbackPorts.Refusing(out int port);
+        using var process = StartCleanupWait(port);
+        try
+        {
+            var lines = new LineCollector(process);
+            await lines.WaitForAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+            Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
+            Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
+            Assert.Equal(1, process.ExitCode);
+            await lines.WaitForAsync(l => l.Contains("Stopped by a signal", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            KillIfRunning(process);
+        }
+    }
+
+    private static void KillIfRunning(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+    }
+
+    /// <summary><c>spegel cleanup-wait</c> probing 127.0.0.1:<paramref name="port"/> every 10 ms.</summary>
+    private static Process StartCleanupWait(int port)
+    {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { Binary, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{FreePort()}", "--period", "10ms" })
+        foreach (string arg in new[] { Binary, "cleanup-wait", "--probe-endpoint", $"127.0.0.1:{port}", "--period", "10ms" })
         {
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info)!;
-        var lines = new LineCollector(process);
-        await lines.WaitForAsync(l => l.Contains("Cleanup probe round", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-        Assert.Equal(0, CleanupProcess.Kill(process.Id, CleanupProcess.SigTerm));
-        Assert.True(await CleanupProcess.WaitForExitAsync(process, CleanupProcess.StopLimit), "cleanup-wait outlived SIGTERM");
-        Assert.Equal(1, process.ExitCode);
-        await lines.WaitForAsync(l => l.Contains("Stopped by a signal", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        return Process.Start(info)!;
     }
 }

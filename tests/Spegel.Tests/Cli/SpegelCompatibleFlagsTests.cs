@@ -14,6 +14,19 @@ public sealed class SpegelCompatibleFlagsTests
     private static readonly string Binary = Path.Combine(AppContext.BaseDirectory, "spegel.dll");
 
     [Fact]
+    public void TestSettingsBindFromAnExplicitEnvironmentOnly()
+    {
+        // The test harness binds flags from the environment it is given, never the machine's (hidden input).
+        var given = Spegel.Tests.Registry.RegistryServer.Settings(
+            new Dictionary<string, string> { ["MIRROR_RESOLVE_RETRIES"] = "7", ["COALESCE_PULLS"] = "false" }, "--bootstrap-kind", "static");
+        Assert.Equal(7, given.MirrorResolveRetries);
+        Assert.False(given.CoalescePulls);
+        var none = Spegel.Tests.Registry.RegistryServer.Settings("--bootstrap-kind", "static");
+        Assert.Equal(3, none.MirrorResolveRetries);
+        Assert.True(none.CoalescePulls);
+    }
+
+    [Fact]
     public void HttpBootstrapPeerIsABaseUrlWithIdAppendedAndServesTheV07Object()
     {
         var (settings, errors) = Bind("--bootstrap-kind", "http", "--http-bootstrap-peer", "http://10.0.0.5:5002");
@@ -90,9 +103,10 @@ public sealed class SpegelCompatibleFlagsTests
             await File.ReadAllTextAsync(temp.Combine("certs.d", "_default", "hosts.toml")));
     }
 
+    /// <summary>Binds from the arguments alone: no environment variable of the machine running the tests.</summary>
     private static (Spegel.Hosting.RegistrySettings? Settings, List<string> Errors) Bind(params string[] args)
     {
-        var command = new RegistryCommand();
+        var command = new RegistryCommand(environment: new Dictionary<string, string>());
         var root = new RootCommand();
         root.Subcommands.Add(command.Build());
         var errors = new List<string>();

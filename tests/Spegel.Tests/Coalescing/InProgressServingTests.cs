@@ -5,13 +5,18 @@ using Spegel.Coalescing;
 using Spegel.Containerd;
 using Spegel.Oci;
 using Spegel.Tests.Registry;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Coalescing;
 
-/// <summary>The registry answering peers from a download in progress (real Kestrel, a growing ingest file).</summary>
+/// <summary>
+/// The registry answering peers from a download in progress (real Kestrel, a growing ingest file). The coalescer's
+/// waits run on <see cref="ManualTime"/>, so no deadline can pass while the machine is busy.
+/// </summary>
 public sealed class InProgressServingTests : IAsyncLifetime
 {
     private readonly TempFolder _root = new();
+    private readonly ManualTime _time = new();
     private readonly byte[] _blob = RandomNumberGenerator.GetBytes(1024 * 1024);
     private Digest _digest;
     private string _folder = string.Empty;
@@ -27,7 +32,7 @@ public sealed class InProgressServingTests : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(_folder, "total"), _blob.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await File.WriteAllBytesAsync(Path.Combine(_folder, "data"), _blob.AsSpan(0, 1000).ToArray());
         var coalescer = new PullCoalescer(
-            new SharedDht().Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, TimeProvider.System), new CoalescingOptions(), NullLogger<PullCoalescer>.Instance);
+            new SharedDht(_time).Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, _time), new CoalescingOptions { Time = _time, Settle = TimeSpan.Zero }, NullLogger<PullCoalescer>.Instance);
         Assert.Empty(await coalescer.FindLeadersAsync(_digest, CancellationToken.None)); // this node leads the download
         _server = await RegistryServer.StartAsync(new MemoryContentStore(), coalescer: coalescer);
         _http = new HttpClient { BaseAddress = _server.BaseAddress };
@@ -45,14 +50,17 @@ public sealed class InProgressServingTests : IAsyncLifetime
         Assert.Equal("true", response.Headers.GetValues("X-Spegel-In-Progress").Single());
         Assert.Equal(_digest.ToString(), response.Headers.GetValues("Docker-Content-Digest").Single());
 
+        // The first 1000 bytes are there; the reader then waits for more before the rest arrives.
         var reading = response.Content.ReadAsByteArrayAsync();
-        await Task.Delay(50);
+        await _time.NextTimerAsync(TimeSpan.FromMilliseconds(10));
+        Assert.False(reading.IsCompleted);
         await using (var data = new FileStream(Path.Combine(_folder, "data"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
         {
             await data.WriteAsync(_blob.AsMemory(1000));
         }
 
-        Assert.Equal(_blob, await reading);
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Equal(_blob, await reading.Within("the rest of the blob"));
     }
 
     [Fact]

@@ -5,13 +5,22 @@ using Spegel.Routing;
 
 namespace Spegel.Tests.Coalescing;
 
-/// <summary>In-memory routers over one shared provider table: what one node advertises, the others find.</summary>
-internal sealed class SharedDht
+/// <summary>
+/// In-memory routers over one shared provider table: what one node advertises, the others find. Propagation delays run
+/// on <paramref name="time"/> (fake time in tests that must decide who sees what, and when).
+/// </summary>
+internal sealed class SharedDht(TimeProvider? time = null)
 {
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, IPAddress>> _providers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, bool>> _advertisers = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>How long an advertisement takes to become visible to others.</summary>
+    /// <summary>How long an advertisement takes to become visible to others (its AdvertiseAsync returns then).</summary>
     public TimeSpan PropagationDelay { get; set; }
+
+    /// <summary>Every node that ever advertised <paramref name="key"/>, withdrawn or not.</summary>
+    public IReadOnlyCollection<string> Advertisers(string key) =>
+        _advertisers.TryGetValue(key, out var set) ? set.Keys.Order(StringComparer.Ordinal).ToList() : [];
 
     public IRouter Node(string id, IPAddress address) => new Router(this, id, address);
 
@@ -26,9 +35,14 @@ internal sealed class SharedDht
 
         public async Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
         {
+            foreach (string key in keys)
+            {
+                dht._advertisers.GetOrAdd(key, _ => new(StringComparer.Ordinal))[id] = true;
+            }
+
             if (dht.PropagationDelay > TimeSpan.Zero)
             {
-                await Task.Delay(dht.PropagationDelay, cancellationToken);
+                await Task.Delay(dht.PropagationDelay, dht._time, cancellationToken);
             }
 
             foreach (string key in keys)

@@ -2,14 +2,21 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Spegel.Containerd;
 using Spegel.Oci;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Containerd;
 
-/// <summary>Finding containerd's downloads in progress, and reading them as they grow (the layout containerd 1.6 writes).</summary>
+/// <summary>
+/// Finding containerd's downloads in progress, and reading them as they grow (the layout containerd 1.6 writes).
+/// Timeouts and stalls are driven with <see cref="ManualTime"/>; tests about bytes read with no stall limit at all.
+/// </summary>
 public sealed class ContainerdIngestsTests : IDisposable
 {
     private static readonly Digest Layer = Digest.Parse("sha256:" + new string('a', 64));
+    private static readonly TimeSpan IngestPoll = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan ReaderPoll = TimeSpan.FromMilliseconds(10);
     private readonly TempFolder _root = new();
+    private readonly ManualTime _time = new();
 
     [Theory]
     [InlineData("k8s.io/1/layer-sha256:{0}")]
@@ -64,14 +71,23 @@ public sealed class ContainerdIngestsTests : IDisposable
     public async Task WaitsForADownloadToStartAndGivesUpAfterTheTimeout()
     {
         var ingests = Ingests();
-        var none = await ingests.WaitAsync(Layer, TimeSpan.FromMilliseconds(100), CancellationToken.None);
-        Assert.Null(none);
+        var none = ingests.WaitAsync(Layer, TimeSpan.FromMilliseconds(100), CancellationToken.None);
+        for (int poll = 0; poll < 4; poll++)
+        {
+            await _time.AdvanceWhenWaitingAsync(IngestPoll);
+            Assert.False(none.IsCompleted); // still looking before the timeout
+        }
+
+        await _time.AdvanceWhenWaitingAsync(IngestPoll);
+        Assert.Null(await none.Within("giving up"));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), _time.Elapsed);
 
         var waiting = ingests.WaitAsync(Layer, TimeSpan.FromSeconds(10), CancellationToken.None);
-        await Task.Delay(100);
+        await _time.NextTimerAsync(IngestPoll);
         Assert.False(waiting.IsCompleted);
         AddIngest("late", $"k8s.io/1/layer-{Layer}", "100", 0);
-        Assert.NotNull(await waiting);
+        _time.Advance(IngestPoll);
+        Assert.NotNull(await waiting.Within("finding the download"));
     }
 
     [Fact]
@@ -110,23 +126,25 @@ public sealed class ContainerdIngestsTests : IDisposable
     public async Task AReaderServesARangeThatArrivesLater()
     {
         string folder = AddIngest("range", $"k8s.io/1/layer-{Layer}", "1000", 100);
-        await using var reader = Open(Ingests(), Layer);
+        await using var reader = OpenOnManualTime(Ingests(), Layer, TimeSpan.FromSeconds(30));
         var reading = ReadAllAsync(reader, 500, 100);
-        await Task.Delay(50);
+        await _time.NextTimerAsync(ReaderPoll); // waiting for byte 500
         Assert.False(reading.IsCompleted);
         await File.AppendAllTextAsync(Path.Combine(folder, "data"), new string('z', 900));
-        Assert.Equal(Enumerable.Repeat((byte)'z', 100), await reading);
+        _time.Advance(ReaderPoll);
+        Assert.Equal(Enumerable.Repeat((byte)'z', 100), await reading.Within("the range"));
     }
 
     [Fact]
     public async Task AnAbandonedDownloadFailsTheReaderAtOnce()
     {
         string folder = AddIngest("gone", $"k8s.io/1/layer-{Layer}", "1000", 100);
-        await using var reader = Open(Ingests(), Layer);
+        await using var reader = OpenOnManualTime(Ingests(), Layer, TimeSpan.FromSeconds(30));
         var reading = ReadAllAsync(reader, 0, 1000);
-        await Task.Delay(50);
+        await _time.NextTimerAsync(ReaderPoll);
         Directory.Delete(folder, recursive: true);
-        var error = await Assert.ThrowsAsync<IOException>(() => reading);
+        _time.Advance(ReaderPoll); // one poll, far below the stall limit
+        var error = await Assert.ThrowsAsync<IOException>(() => reading.Within("the reader failing"));
         Assert.Contains("abandoned at 100 of 1000", error.Message, StringComparison.Ordinal);
     }
 
@@ -134,11 +152,12 @@ public sealed class ContainerdIngestsTests : IDisposable
     public async Task ARestartedDownloadFailsTheReader()
     {
         string folder = AddIngest("restart", $"k8s.io/1/layer-{Layer}", "1000", 300);
-        await using var reader = Open(Ingests(), Layer);
+        await using var reader = OpenOnManualTime(Ingests(), Layer, TimeSpan.FromSeconds(30));
         var reading = ReadAllAsync(reader, 0, 1000);
-        await Task.Delay(50);
+        await _time.NextTimerAsync(ReaderPoll);
         await File.WriteAllBytesAsync(Path.Combine(folder, "data"), new byte[10]);
-        var error = await Assert.ThrowsAsync<IOException>(() => reading);
+        _time.Advance(ReaderPoll);
+        var error = await Assert.ThrowsAsync<IOException>(() => reading.Within("the reader failing"));
         Assert.Contains("restarted", error.Message, StringComparison.Ordinal);
     }
 
@@ -146,18 +165,30 @@ public sealed class ContainerdIngestsTests : IDisposable
     public async Task AStalledDownloadFailsTheReaderAfterTheStallLimit()
     {
         AddIngest("stall", $"k8s.io/1/layer-{Layer}", "1000", 100);
-        var ingests = Ingests();
-        await using var reader = IngestBlobReader.TryOpen(Layer, ingests.Find(Layer)!, ingests.CommittedPath(Layer), TimeSpan.FromMilliseconds(200), TimeProvider.System)!;
-        var error = await Assert.ThrowsAsync<IOException>(() => ReadAllAsync(reader, 0, 1000));
-        Assert.Contains("no progress", error.Message, StringComparison.Ordinal);
+        var stallLimit = TimeSpan.FromSeconds(30);
+        await using var reader = OpenOnManualTime(Ingests(), Layer, stallLimit);
+        var reading = ReadAllAsync(reader, 0, 1000);
+
+        // Up to the limit the reader keeps waiting; just past it, it gives up.
+        await _time.NextTimerAsync(ReaderPoll);
+        _time.Advance(stallLimit - ReaderPoll);
+        await _time.NextTimerAsync(ReaderPoll);
+        Assert.False(reading.IsCompleted);
+        _time.Advance(ReaderPoll + TimeSpan.FromMilliseconds(1));
+        var error = await Assert.ThrowsAsync<IOException>(() => reading.Within("the reader failing"));
+        Assert.Contains("no progress for 30 s", error.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => _root.Dispose();
 
-    private ContainerdIngests Ingests() => new(_root.Path, TimeProvider.System);
+    private ContainerdIngests Ingests() => new(_root.Path, _time);
 
+    /// <summary>A reader that polls on real time with no stall limit: nothing it does depends on how busy the machine is.</summary>
     private static IngestBlobReader Open(ContainerdIngests ingests, Digest digest) =>
-        IngestBlobReader.TryOpen(digest, ingests.Find(digest)!, ingests.CommittedPath(digest), TimeSpan.FromSeconds(10), TimeProvider.System)!;
+        IngestBlobReader.TryOpen(digest, ingests.Find(digest)!, ingests.CommittedPath(digest), TimeSpan.MaxValue, TimeProvider.System)!;
+
+    private IngestBlobReader OpenOnManualTime(ContainerdIngests ingests, Digest digest, TimeSpan stallLimit) =>
+        IngestBlobReader.TryOpen(digest, ingests.Find(digest)!, ingests.CommittedPath(digest), stallLimit, _time)!;
 
     private static async Task<byte[]> ReadAllAsync(IngestBlobReader reader, long offset, long count)
     {

@@ -129,7 +129,7 @@ public sealed partial class ChartTests
             if (args[0] == "registry")
             {
                 var errors = new List<string>();
-                var command = new RegistryCommand();
+                var command = new RegistryCommand(environment: new Dictionary<string, string>()); // the rendered args alone
                 var rootCommand = new RootCommand();
                 rootCommand.Subcommands.Add(command.Build());
                 var settings = command.Bind(rootCommand.Parse(args), errors);

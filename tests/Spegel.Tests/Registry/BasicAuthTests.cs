@@ -104,8 +104,9 @@ public sealed class BasicAuthTests
         temp.Write("password", "world\n");
         var auth = BasicAuth.Load(temp.Path);
 
-        // A peer on 127.0.0.2 that records what it is sent, on the port our registry uses (peers share it).
-        int port = FreePort();
+        // A peer on 127.0.0.2 that records what it is sent, on the port our registry uses (peers share it, so the port
+        // must be known before either listens: one below the ephemeral range).
+        int port = Spegel.Testbed.Network.FreePort();
         string? seen = null;
         var peerBuilder = WebApplication.CreateSlimBuilder();
         peerBuilder.Logging.ClearProviders();
@@ -136,11 +137,4 @@ public sealed class BasicAuthTests
     }
 
     private static string B64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

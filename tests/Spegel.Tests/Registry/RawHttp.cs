@@ -24,7 +24,7 @@ internal static class RawHttp
         var stream = client.GetStream();
         byte[] request = Encoding.Latin1.GetBytes(requestHead);
         await stream.WriteAsync(request);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(Testing.Eventually.HangGuard); // a hang guard, never the verdict
         var buffer = new MemoryStream();
         byte[] chunk = new byte[64 * 1024];
         int headerEnd = -1;

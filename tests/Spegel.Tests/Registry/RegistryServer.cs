@@ -42,10 +42,16 @@ internal sealed class RegistryServer : IAsyncDisposable
         return new RegistryServer(app, port, stats.Instruments);
     }
 
-    /// <summary>Settings exactly as the command line would produce them.</summary>
-    public static RegistrySettings Settings(params string[] args)
+    /// <summary>
+    /// Settings exactly as the command line would produce them, with no environment variables: one set on the machine
+    /// (a <c>MIRROR_*</c> or <c>COALESCE_PULLS</c> on a CI runner) must not change what a test runs with.
+    /// </summary>
+    public static RegistrySettings Settings(params string[] args) => Settings(new Dictionary<string, string>(), args);
+
+    /// <summary>Settings from <paramref name="args"/> and exactly the variables in <paramref name="environment"/>.</summary>
+    public static RegistrySettings Settings(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var command = new RegistryCommand();
+        var command = new RegistryCommand(environment: environment);
         var root = new RootCommand();
         var registry = command.Build();
         root.Subcommands.Add(registry);

@@ -8,6 +8,7 @@ using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Transport;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Routing;
 
@@ -47,32 +48,22 @@ public sealed class BootstrapLoopTests
     {
         var hostA = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
         var bootstrapper = new SwitchingBootstrapper();
-        await using var a = new P2PRouter(hostA, new Dht(hostA, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), bootstrapper, NullLogger<P2PRouter>.Instance);
+        await using var a = new P2PRouter(hostA, new Dht(hostA), bootstrapper, NullLogger<P2PRouter>.Instance);
         bootstrapper.Answer = () => [hostA.Addresses[0].WithPeerId(hostA.Id)];
         await a.StartAsync(CancellationToken.None);
         await bootstrapper.NextCallAsync();
-        var readyBy = DateTime.UtcNow.AddSeconds(30);
-        while (!a.Ready)
-        {
-            Assert.True(DateTime.UtcNow < readyBy, "a lone node should be ready");
-            await Task.Delay(20);
-        }
+        await Eventually.WaitAsync(() => a.Ready, "a lone node ready");
 
         Assert.False(a.Dht.HasPeers);
 
         // B comes up later and bootstraps from nobody (it is not told about A), like a node whose DNS answer
         // does not include A. Only A asking again can connect them.
         var hostB = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
-        await using var b = new P2PRouter(hostB, new Dht(hostB, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), new StaticBootstrapper([]), NullLogger<P2PRouter>.Instance);
+        await using var b = new P2PRouter(hostB, new Dht(hostB), new StaticBootstrapper([]), NullLogger<P2PRouter>.Instance);
         await b.StartAsync(CancellationToken.None);
         bootstrapper.Answer = () => [hostA.Addresses[0].WithPeerId(hostA.Id), hostB.Addresses[0].WithPeerId(hostB.Id)];
 
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (!a.Dht.RoutingTable.Contains(hostB.Id))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "A never asked its bootstrap source again");
-            await Task.Delay(50);
-        }
+        await Eventually.WaitAsync(() => a.Dht.RoutingTable.Contains(hostB.Id), "A asking its bootstrap source again and finding B");
 
         Assert.True(a.Ready);
     }
@@ -93,8 +84,7 @@ public sealed class BootstrapLoopTests
 
         public async Task NextCallAsync()
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await _calls.Reader.ReadAsync(timeout.Token);
+            await _calls.Reader.ReadAsync().AsTask().Within("the next bootstrap call");
         }
     }
 
@@ -121,8 +111,7 @@ public sealed class BootstrapLoopTests
 
         public async Task<TimeSpan> NextTimerAsync()
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            return await _timers.Reader.ReadAsync(timeout.Token);
+            return await _timers.Reader.ReadAsync().AsTask().Within("the next timer");
         }
     }
 }

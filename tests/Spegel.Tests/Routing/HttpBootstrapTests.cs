@@ -13,6 +13,7 @@ using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Transport;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Routing;
 
@@ -97,8 +98,8 @@ public sealed class HttpBootstrapTests
 
         foreach (var shape in new[] { IdShape.List, IdShape.Object })
         {
-            int port = FreePort();
-            await using var server = await HttpBootstrapServer.StartAsync(new ListenAddress("127.0.0.1", port), host, shape, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+            await using var server = await HttpBootstrapServer.StartAsync(new ListenAddress("127.0.0.1", 0), host, shape, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+            int port = server.BoundPort();
             byte[] id = await http.GetByteArrayAsync($"http://127.0.0.1:{port}/id");
             byte[] v07 = await http.GetByteArrayAsync($"http://127.0.0.1:{port}/v0.7/id");
             byte[] main = await http.GetByteArrayAsync($"http://127.0.0.1:{port}/main/id");
@@ -130,8 +131,8 @@ public sealed class HttpBootstrapTests
     {
         var a = await StartRouterAsync(new StaticBootstrapper([]));
         await using var aDispose = a;
-        int port = FreePort();
-        await using var server = await HttpBootstrapServer.StartAsync(new ListenAddress("127.0.0.1", port), a.Host, IdShape.Object, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        await using var server = await HttpBootstrapServer.StartAsync(new ListenAddress("127.0.0.1", 0), a.Host, IdShape.Object, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        int port = server.BoundPort();
         using var bootstrapper = new HttpBootstrapper(HttpBootstrapper.PeerUrl($"http://127.0.0.1:{port}")!, string.Empty);
         await using var b = await StartRouterAsync(bootstrapper);
         await WaitAsync(() => b.Dht.RoutingTable.Contains(a.Host.Id));
@@ -140,27 +141,12 @@ public sealed class HttpBootstrapTests
     private static async Task<P2PRouter> StartRouterAsync(IBootstrapper bootstrapper)
     {
         var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
-        var router = new P2PRouter(host, new Dht(host, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), bootstrapper, NullLogger<P2PRouter>.Instance);
+        var router = new P2PRouter(host, new Dht(host), bootstrapper, NullLogger<P2PRouter>.Instance);
         await router.StartAsync(CancellationToken.None);
         return router;
     }
 
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static Task WaitAsync(Func<bool> condition) => Eventually.WaitAsync(condition, "the bootstrap condition");
 
     /// <summary>
     /// Decodes as Spegel v0.7.4 does: go-libp2p v0.48 <c>peer.AddrInfo.UnmarshalJSON</c> = <c>json.Unmarshal</c> into
@@ -280,10 +266,9 @@ public sealed class HttpBootstrapTests
 
         public static async Task<JsonServer> StartAsync(Dictionary<string, string> documents)
         {
-            int port = FreePort();
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
-            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
             var app = builder.Build();
             app.Run(context =>
             {
@@ -296,7 +281,7 @@ public sealed class HttpBootstrapTests
                 return context.Response.WriteAsync(body);
             });
             await app.StartAsync();
-            return new JsonServer(app, $"http://127.0.0.1:{port}");
+            return new JsonServer(app, $"http://127.0.0.1:{app.BoundPort()}");
         }
 
         public async ValueTask DisposeAsync()

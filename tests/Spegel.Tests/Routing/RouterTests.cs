@@ -6,6 +6,7 @@ using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Transport;
 using Spegel.Routing;
 using Spegel.Routing.Bootstrap;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Routing;
 
@@ -15,20 +16,12 @@ public sealed class RouterTests
     private static async Task<P2PRouter> StartRouterAsync(IBootstrapper bootstrapper, PrivateKey? key = null, int port = 0)
     {
         var host = new Libp2pHost(new HostOptions { Identity = key ?? PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, port)], AnnounceLoopback = true });
-        var router = new P2PRouter(host, new Dht(host, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(3) }), bootstrapper, NullLogger<P2PRouter>.Instance);
+        var router = new P2PRouter(host, new Dht(host), bootstrapper, NullLogger<P2PRouter>.Instance);
         await router.StartAsync(CancellationToken.None);
         return router;
     }
 
-    private static async Task WaitAsync(Func<bool> condition, int seconds = 15)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitAsync(Func<bool> condition) => Eventually.WaitAsync(condition, "the router condition");
 
     [Fact]
     public async Task ALoneNodeIsReadyAndAPeerFindsItsKeysWithItsIp()
@@ -40,7 +33,8 @@ public sealed class RouterTests
 
         await a.AdvertiseAsync(["sha256:" + new string('1', 64), "docker.io/library/app:1"], CancellationToken.None);
         var peers = new List<RoutedPeer>();
-        await foreach (var peer in b.LookupAsync("docker.io/library/app:1", 3, new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token))
+        using var guard = new CancellationTokenSource(Eventually.HangGuard); // the lookup ends by itself
+        await foreach (var peer in b.LookupAsync("docker.io/library/app:1", 3, guard.Token))
         {
             peers.Add(peer);
         }
@@ -57,7 +51,7 @@ public sealed class RouterTests
     public async Task BootstrapRetriesUntilThePeerComesUp()
     {
         var key = PrivateKey.Generate();
-        int port = FreePort();
+        int port = Spegel.Testbed.Network.FreePort(); // the late node is told this address before the seed listens on it
         var target = Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{port}/p2p/{key.PeerId}");
         await using var late = await StartRouterAsync(new StaticBootstrapper([target]));
         await Task.Delay(500);
@@ -70,8 +64,8 @@ public sealed class RouterTests
     public async Task HttpBootstrapThroughTheIdEndpoint()
     {
         await using var a = await StartRouterAsync(new StaticBootstrapper([]));
-        int idPort = FreePort();
-        await using var server = await Spegel.Hosting.HttpBootstrapServer.StartAsync(new Spegel.Hosting.ListenAddress("127.0.0.1", idPort), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        await using var server = await Spegel.Hosting.HttpBootstrapServer.StartAsync(new Spegel.Hosting.ListenAddress("127.0.0.1", 0), a.Host, IdShape.List, Microsoft.Extensions.Logging.LogLevel.Error, CancellationToken.None);
+        int idPort = server.BoundPort();
         using var http = new HttpClient();
         string json = await http.GetStringAsync($"http://127.0.0.1:{idPort}/id");
         Assert.Equal($"[{{\"ID\":\"{a.Host.Id}\",\"Addrs\":[\"{a.Host.Addresses[0]}\"]}}]", json);
@@ -128,12 +122,5 @@ public sealed class RouterTests
         var id = PrivateKey.Generate().PeerId;
         Assert.Null(P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/dns4/x/tcp/5001")])));
         Assert.Equal([IPAddress.Parse("10.0.0.5"), IPAddress.Parse("fd77:77::5")], P2PRouter.ToRegistryAddresses(new PeerInfo(id, [Multiaddr.Parse("/ip4/10.0.0.5/tcp/5001"), Multiaddr.Parse("/ip4/10.0.0.5/udp/5001/quic-v1"), Multiaddr.Parse("/ip6/fd77:77::5/tcp/5001")])));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
