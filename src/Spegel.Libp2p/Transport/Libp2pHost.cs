@@ -365,10 +365,12 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
     /// <summary>
     /// The private network's layer on a raw connection, before multistream-select (Pnet/PnetStream.cs); the raw
-    /// stream itself without a key.
+    /// stream itself without a key. Every peer's first bytes inside it are multistream's header.
     /// </summary>
     private Task<Stream> ProtectAsync(Stream raw, CancellationToken cancellationToken) =>
-        Pnet.PnetStream.ProtectAsync(raw, _options.PrivateNetwork, Multistream.Encode(Multistream.ProtocolId), cancellationToken);
+        Pnet.PnetStream.ProtectAsync(raw, _options.PrivateNetwork, MultistreamHeader, cancellationToken);
+
+    private static readonly byte[] MultistreamHeader = Multistream.Encode(Multistream.ProtocolId);
 
     internal void OnIdentified(PeerId peer) => PeerIdentified?.Invoke(peer);
 
