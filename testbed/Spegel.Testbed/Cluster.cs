@@ -107,6 +107,15 @@ public sealed record ClusterOptions
     /// <summary>Extra <c>spegel registry</c> flags for every node.</summary>
     public IReadOnlyList<string> SpegelArgs { get; init; } = [];
 
+    /// <summary>Extra <c>spegel registry</c> flags for node N (from 1), after <see cref="SpegelArgs"/>.</summary>
+    public Func<int, IReadOnlyList<string>> NodeSpegelArgs { get; init; } = _ => [];
+
+    /// <summary>
+    /// Whether the start waits until node N (from 1) is ready; false for a node that is meant never to find a peer
+    /// (it is then only waited for until alive).
+    /// </summary>
+    public Func<int, bool> WaitReady { get; init; } = _ => true;
+
     /// <summary>The address families of node N (from 1); default IPv4 only.</summary>
     public Func<int, NodeStack> Stack { get; init; } = _ => NodeStack.IPv4;
 
@@ -211,7 +220,10 @@ public sealed class Cluster : IAsyncDisposable
             "--basic-auth-dir", Path.Combine(Root, "no-basic-auth"),
         ]).ConfigureAwait(false)).EnsureSuccess($"spegel configuration on {node.Name}");
 
-    /// <summary>Starts the node's spegel and waits until it is ready (node 1 alone; the others bootstrapped).</summary>
+    /// <summary>
+    /// Starts the node's spegel and waits until it is ready (node 1 alone; the others bootstrapped), or only alive
+    /// where <see cref="ClusterOptions.WaitReady"/> says so.
+    /// </summary>
     public async Task StartSpegelAsync(ClusterNode node)
     {
         var (registryListen, routerListen) = node.Stack switch
@@ -244,7 +256,8 @@ public sealed class Cluster : IAsyncDisposable
         }
 
         args.AddRange(_options.SpegelArgs);
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: true, registryListen: registryListen).ConfigureAwait(false);
+        args.AddRange(_options.NodeSpegelArgs(node.Index));
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)

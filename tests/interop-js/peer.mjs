@@ -1,4 +1,5 @@
-// A js-libp2p peer speaking Spegel's DHT, for the C# interop tests. Usage: node peer.mjs <listen-port>
+// A js-libp2p peer speaking Spegel's DHT, for the C# interop tests. Usage: node peer.mjs <listen-port> [swarm-key-file]
+// With a swarm key file, the peer is in that libp2p private network (@libp2p/pnet).
 // Reads one JSON command per line on stdin, answers one JSON line on stdout ({"id":…, …}); logs go to stderr.
 import './polyfill.mjs'
 import { createInterface } from 'node:readline'
@@ -11,12 +12,16 @@ import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { preSharedKey } from '@libp2p/pnet'
+import { readFileSync } from 'node:fs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 
 const port = Number(process.argv[2] ?? 0)
+const swarmKey = process.argv[3]
 const node = await createLibp2p({
+  ...(swarmKey ? { connectionProtector: preSharedKey({ psk: readFileSync(swarmKey) }) } : {}),
   addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
   transports: [tcp()],
   connectionEncrypters: [noise()],

@@ -27,6 +27,12 @@ public sealed record HostOptions
     /// <summary>Inbound connections being upgraded at once; more are dropped.</summary>
     public int MaxPendingHandshakes { get; init; } = 64;
 
+    /// <summary>
+    /// The key of the libp2p private network this host belongs to: every connection, dialed or accepted, is
+    /// encrypted with it before multistream-select, and peers without it cannot connect. Null: the public wire.
+    /// </summary>
+    public Pnet.SwarmKey? PrivateNetwork { get; init; }
+
     public string AgentVersion { get; init; } = "spegel-dotnet";
 
     public YamuxOptions Yamux { get; init; } = new();

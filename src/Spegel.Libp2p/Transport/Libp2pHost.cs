@@ -203,7 +203,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
                 }
             }
 
-            var network = new NetworkStream(socket, ownsSocket: true);
+            var network = await ProtectAsync(new NetworkStream(socket, ownsSocket: true), timeout.Token).ConfigureAwait(false);
             if (!await Multistream.SelectAsync(network, NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false))
             {
                 throw new IOException($"{endPoint} does not speak {NoiseHandshake.ProtocolId}");
@@ -263,11 +263,12 @@ public sealed partial class Libp2pHost : IAsyncDisposable
     {
         var remote = (IPEndPoint)socket.RemoteEndPoint!;
         socket.NoDelay = true;
-        var network = new NetworkStream(socket, ownsSocket: true);
+        Stream network = new NetworkStream(socket, ownsSocket: true);
         try
         {
             using var deadline = Deadline(_options.HandshakeTimeout);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, deadline.Token);
+            network = await ProtectAsync(network, timeout.Token).ConfigureAwait(false);
             await Multistream.AcceptAsync(network, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
             var secure = await NoiseHandshake.RespondAsync(network, _options.Identity, Muxers, timeout.Token).ConfigureAwait(false);
             if (!secure.RemoteMuxers.Contains(YamuxProtocol))
@@ -361,6 +362,15 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             await stream.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The private network's layer on a raw connection, before multistream-select (Pnet/PnetStream.cs); the raw
+    /// stream itself without a key. Every peer's first bytes inside it are multistream's header.
+    /// </summary>
+    private Task<Stream> ProtectAsync(Stream raw, CancellationToken cancellationToken) =>
+        Pnet.PnetStream.ProtectAsync(raw, _options.PrivateNetwork, MultistreamHeader, cancellationToken);
+
+    private static readonly byte[] MultistreamHeader = Multistream.Encode(Multistream.ProtocolId);
 
     internal void OnIdentified(PeerId peer) => PeerIdentified?.Invoke(peer);
 

@@ -36,6 +36,7 @@ internal sealed class RegistryCommand
     private readonly Flag<string> _httpCertDir = new("--http-bootstrap-cert-dir", "HTTP_BOOTSTRAP_CERT_DIR", "Folder with ca.crt and optionally tls.crt/tls.key for the http bootstrap.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<IReadOnlyList<string>> _staticPeers = new("--static-bootstrap-peers", "STATIC_BOOTSTRAP_PEERS", "Peers as full multiaddrs /ip4/…/tcp/5001/p2p/<id> (static bootstrap).", [], string.Empty, FlagShape.List, FlagParsers.Strings);
     private readonly Flag<string> _basicAuthDir = CommonFlags.BasicAuthDir();
+    private readonly Flag<string> _swarmKeyPath = new("--router-swarm-key-path", "ROUTER_SWARM_KEY_PATH", "A libp2p swarm key file (/key/swarm/psk/1.0.0/, /base16/, 64 hex characters): the router joins that private network and admits only peers with the same key; empty: the open network stock Spegel uses.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _coalescePulls = new("--coalesce-pulls", "COALESCE_PULLS", "When several nodes pull a blob nobody holds yet, one downloads it from the upstream and the others follow that download (needs a readable --containerd-content-path).", true, "true", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and report what would stop mirroring (log, metric, debug page); never fatal.", true, "true", FlagShape.Switch, FlagParsers.Bool);
@@ -58,7 +59,7 @@ internal sealed class RegistryCommand
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
         _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _connectTimeout, _minDataRate, _rateGrace, _hedgeDelay, _resolveLatestTag, _debugWeb,
-        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpPeer, _httpCertDir, _staticPeers, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpPeer, _httpCertDir, _staticPeers, _swarmKeyPath, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
     ];
 
     public Command Build()
@@ -148,11 +149,37 @@ internal sealed class RegistryCommand
             HttpBootstrapCertDir = _httpCertDir.Resolve(parseResult, errors),
             StaticBootstrapPeers = staticAddresses,
             BasicAuthDir = _basicAuthDir.Resolve(parseResult, errors),
+            SwarmKey = LoadSwarmKey(_swarmKeyPath.Resolve(parseResult, errors), errors),
             RouterAnnounceLoopback = _announceLoopback.Resolve(parseResult, errors),
             CoalescePulls = _coalescePulls.Resolve(parseResult, errors),
             Preflight = _preflight.Resolve(parseResult, errors),
         };
         return errors.Count == 0 ? settings : null;
+    }
+
+    /// <summary>The swarm key's 32 bytes, or null when no file is configured; a file that is not a key is an error.</summary>
+    private static byte[]? LoadSwarmKey(string path, List<string> errors)
+    {
+        if (path.Length == 0)
+        {
+            return null;
+        }
+
+        const string flag = "--router-swarm-key-path (ROUTER_SWARM_KEY_PATH)";
+        try
+        {
+            return Libp2p.Pnet.SwarmKey.Load(path).Bytes.ToArray();
+        }
+        catch (InvalidDataException ex)
+        {
+            errors.Add($"{flag}: {path} is not a libp2p swarm key file: {ex.Message}");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"{flag}: cannot read {path}: {ex.Message}");
+        }
+
+        return null;
     }
 
     /// <summary>A duration flag whose default (value and help text) comes from where the option is declared.</summary>

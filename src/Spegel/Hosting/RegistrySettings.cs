@@ -71,6 +71,12 @@ internal sealed record RegistrySettings
 
     public required bool RouterAnnounceLoopback { get; init; }
 
+    /// <summary>
+    /// The libp2p private network's pre-shared key (<c>--router-swarm-key-path</c>), its 32 raw bytes; null: the open
+    /// network. Every router connection is encrypted with it (Libp2p/Pnet); other features may derive keys from it.
+    /// </summary>
+    public byte[]? SwarmKey { get; init; }
+
     /// <summary>Coalesce cold pulls of the same blob into one upstream download (ours; Spegel has no such flag).</summary>
     public bool CoalescePulls { get; init; } = true;
 

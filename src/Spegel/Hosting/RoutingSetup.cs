@@ -9,7 +9,7 @@ using Spegel.Routing.Bootstrap;
 namespace Spegel.Hosting;
 
 /// <summary>Builds the DHT router from the settings: identity, host, DHT, bootstrapper.</summary>
-internal static class RoutingSetup
+internal static partial class RoutingSetup
 {
     public static P2PRouter Create(RegistrySettings settings, ILoggerFactory loggers)
     {
@@ -21,9 +21,15 @@ internal static class RoutingSetup
                 Identity = identity,
                 Listen = [endPoint],
                 AnnounceLoopback = settings.RouterAnnounceLoopback,
+                PrivateNetwork = settings.SwarmKey is { } key ? new Libp2p.Pnet.SwarmKey(key) : null,
                 AgentVersion = $"spegel-dotnet/{BuildInfo.Version}",
             },
             loggers.CreateLogger<Libp2pHost>());
+        if (host.Options.PrivateNetwork is { } network)
+        {
+            LogPrivateNetwork(loggers.CreateLogger(typeof(RoutingSetup).FullName!), network.Fingerprint);
+        }
+
         var dht = new Dht(host, new DhtOptions(), loggers.CreateLogger<Dht>());
         IBootstrapper bootstrapper = settings.BootstrapKind switch
         {
@@ -33,4 +39,7 @@ internal static class RoutingSetup
         };
         return new P2PRouter(host, dht, bootstrapper, loggers.CreateLogger<P2PRouter>());
     }
+
+    [LoggerMessage(EventId = 1410, Level = LogLevel.Information, Message = "Router in a private network (swarm key fingerprint {Fingerprint}): only peers with the same key can connect")]
+    private static partial void LogPrivateNetwork(ILogger logger, string fingerprint);
 }

@@ -42,7 +42,9 @@ internal sealed class JsPeer : IAsyncDisposable
         }
     }
 
-    public static async Task<JsPeer> StartAsync(int port = 0)
+    /// <param name="port">The TCP port to listen on; 0 picks one.</param>
+    /// <param name="swarmKeyFile">A swarm key file: the peer joins that private network (@libp2p/pnet).</param>
+    public static async Task<JsPeer> StartAsync(int port = 0, string? swarmKeyFile = null)
     {
         if (!Directory.Exists(Path.Combine(Folder, "node_modules")))
         {
@@ -52,6 +54,11 @@ internal sealed class JsPeer : IAsyncDisposable
         var info = new ProcessStartInfo("node") { WorkingDirectory = Folder, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add("peer.mjs");
         info.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (swarmKeyFile is not null)
+        {
+            info.ArgumentList.Add(swarmKeyFile);
+        }
+
         var process = Process.Start(info)!;
         var stderr = new System.Text.StringBuilder();
         process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };

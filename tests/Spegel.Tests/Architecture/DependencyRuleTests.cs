@@ -41,15 +41,17 @@ public sealed class DependencyRuleTests
     ];
 
     /// <summary>
-    /// The libp2p library, bottom up: Protos, Primitives (encodings) → Crypto (keys) → Streams → Security (Noise,
-    /// multistream), Muxing (yamux) → Transport (the host) → Protocols (identify, ping) → Kademlia.
+    /// The libp2p library, bottom up: Protos, Primitives (encodings) → Crypto (keys) → Streams → Pnet (the private
+    /// network's layer), Security (Noise, multistream), Muxing (yamux) → Transport (the host) → Protocols (identify,
+    /// ping) → Kademlia.
     /// </summary>
     private static readonly Dictionary<string, string[]> Libp2pMayUse = new()
     {
-        ["Kademlia"] = ["Protocols", "Transport", "Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
-        ["Protocols"] = ["Transport", "Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
-        ["Transport"] = ["Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
+        ["Kademlia"] = ["Protocols", "Transport", "Pnet", "Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
+        ["Protocols"] = ["Transport", "Pnet", "Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
+        ["Transport"] = ["Pnet", "Security", "Muxing", "Streams", "Crypto", "Primitives", "Protos"],
         ["Security"] = ["Streams", "Crypto", "Primitives", "Protos"],
+        ["Pnet"] = ["Streams"],
         ["Muxing"] = ["Streams", "Primitives"],
         ["Streams"] = [],
         ["Crypto"] = ["Primitives", "Protos"],

@@ -154,6 +154,33 @@ public sealed class ChartFeatureTests
         Assert.All(rendering.Hooks, h => Assert.Equal("before-hook-creation,hook-succeeded", h.Metadata.Annotations["helm.sh/hook-delete-policy"]));
     }
 
+    /// <summary>
+    /// Ours (issue 11): <c>swarmKeySecretName</c> mounts the Secret's <c>swarm.key</c> (only that key, not
+    /// world-readable) into the registry container and passes it to <c>--router-swarm-key-path</c>; without it
+    /// (the default) there is no such flag, volume or mount, so the router stays on Spegel's open network.
+    /// </summary>
+    [Fact]
+    public async Task ASwarmKeySecretPutsTheRouterInAPrivateNetworkAndNoneLeavesItOpen()
+    {
+        var rendering = await ChartRenderer.RenderYamlAsync("swarmKeySecretName: spegel-swarm-key\n");
+        var pod = rendering.DaemonSet.Spec.Template.Spec;
+        Assert.Contains("--router-swarm-key-path=/etc/secrets/swarm-key/swarm.key", rendering.Registry.Args);
+        var volume = pod.Volumes.Single(v => v.Name == "swarm-key");
+        Assert.Equal("spegel-swarm-key", volume.Secret.SecretName);
+        Assert.Equal(Convert.ToInt32("440", 8), volume.Secret.DefaultMode);
+        Assert.Equal(["swarm.key:swarm.key"], volume.Secret.Items.Select(i => $"{i.Key}:{i.Path}"));
+        var mount = rendering.Registry.VolumeMounts.Single(m => m.Name == "swarm-key");
+        Assert.Equal("/etc/secrets/swarm-key", mount.MountPath);
+        Assert.True(mount.ReadOnlyProperty);
+        Assert.All(pod.InitContainers, c => Assert.DoesNotContain(c.VolumeMounts ?? [], m => m.Name == "swarm-key"));
+
+        foreach (var open in new[] { await ChartRenderer.RenderAsync(), await AllFeaturesAsync() })
+        {
+            Assert.DoesNotContain(open.Registry.Args, a => a.StartsWith("--router-swarm-key-path", StringComparison.Ordinal));
+            Assert.DoesNotContain(open.DaemonSet.Spec.Template.Spec.Volumes, v => v.Name == "swarm-key");
+        }
+    }
+
     /// <summary>A key the chart does not know (a typo, or a value of another chart) is refused, naming the key, as
     /// `helm install/upgrade` does with values.schema.json; so are values the chart cannot honour.</summary>
     [Theory]
@@ -166,6 +193,7 @@ public sealed class ChartFeatureTests
     [InlineData("grafanaDashboard:\n  mode: Operator\n", "grafanaDashboard.mode")]
     [InlineData("verticalPodAutoscaler:\n  recommenders: [{name: a}, {name: b}]\n", "verticalPodAutoscaler.recommenders")]
     [InlineData("extraVolumes:\n  - hostPath: {path: /x}\n", "extraVolumes.0: name is required")]
+    [InlineData("swarmKeySecretName: true\n", "swarmKeySecretName: Invalid type. Expected: string, given: boolean")]
     [InlineData("commonLabels:\n  tier: 1\n", "commonLabels.tier: Invalid type. Expected: string, given: integer")]
     [InlineData("grafanaDashboard:\n  enabled: true\n  mode: GrafanaOperator\n", "grafanaDashboard.grafanaOperator.matchLabels: set the labels of the Grafana instance(s)")]
     public async Task ValuesTheChartDoesNotTakeAreRefusedWithAMessage(string yaml, string message)

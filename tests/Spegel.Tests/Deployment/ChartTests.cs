@@ -50,8 +50,14 @@ public sealed partial class ChartTests
         Assert.True(result.IsValid, JsonSerializer.Serialize(result));
     }
 
+    /// <summary>
+    /// Our own values, each an opt-in feature Spegel has no counterpart for, off by default (empty), so a Spegel values
+    /// file renders as with Spegel's chart: <c>swarmKeySecretName</c>, the libp2p private network (issue 11).
+    /// </summary>
+    private static readonly string[] Extensions = ["swarmKeySecretName"];
+
     /// <summary>values.yaml has exactly the keys of Spegel's main and v0.7.4 values files together: none missing,
-    /// none of our own that a Spegel user could not know.</summary>
+    /// none of our own that a Spegel user could not know, but for the <see cref="Extensions"/>, which are off.</summary>
     [Fact]
     public void OurValuesHaveExactlySpegelsKeys()
     {
@@ -62,6 +68,9 @@ public sealed partial class ChartTests
             spegel.UnionWith(KeyPaths(ReadYaml(File.ReadAllText(ChartRenderer.Fixture(file))), ours, string.Empty));
         }
 
+        Assert.All(Extensions, key => Assert.DoesNotContain(key, spegel));
+        Assert.All(Extensions, key => Assert.Equal(string.Empty, ours[key]!.GetValue<string>()));
+        spegel.UnionWith(Extensions);
         Assert.Equal(spegel, new SortedSet<string>(KeyPaths(ours, ours, string.Empty), StringComparer.Ordinal));
     }
 
