@@ -14,6 +14,9 @@ public static class LengthPrefixed
     /// <summary>Bytes read into one pooled chunk at most; small messages take one small chunk.</summary>
     private const int ChunkSize = 16 * 1024;
 
+    /// <summary>What is read of a chunk before it is taken: a message that sends nothing holds no more than this.</summary>
+    private const int HeadSize = 256;
+
     /// <summary>Reads one message; null at a clean end of stream.</summary>
     /// <exception cref="InvalidDataException">Longer than <paramref name="maxBytes"/>, or a bad varint.</exception>
     public static Task<byte[]?> ReadAsync(Stream stream, int maxBytes, CancellationToken cancellationToken) =>
@@ -39,7 +42,9 @@ public static class LengthPrefixed
             return [];
         }
 
-        var chunks = new List<byte[]>((total + ChunkSize - 1) / ChunkSize);
+        // Each chunk is taken (and charged) only once its first bytes are here, read into this small array first.
+        byte[] head = new byte[Math.Min(total, HeadSize)];
+        var chunks = new List<byte[]>();
         long charged = 0;
         try
         {
@@ -47,6 +52,12 @@ public static class LengthPrefixed
             while (received < total)
             {
                 int want = Math.Min(total - received, ChunkSize);
+                int first = await stream.ReadAsync(head.AsMemory(0, Math.Min(want, head.Length)), cancellationToken).ConfigureAwait(false);
+                if (first == 0)
+                {
+                    throw new EndOfStreamException($"stream ended after {received} of a message's {total} bytes");
+                }
+
                 if (budget is not null && !budget.TryReserve(want))
                 {
                     throw new MessageBudgetExceededException(
@@ -56,7 +67,8 @@ public static class LengthPrefixed
                 charged += want;
                 byte[] chunk = ArrayPool<byte>.Shared.Rent(want);
                 chunks.Add(chunk);
-                await stream.ReadExactlyAsync(chunk.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                head.AsSpan(0, first).CopyTo(chunk);
+                await stream.ReadExactlyAsync(chunk.AsMemory(first, want - first), cancellationToken).ConfigureAwait(false);
                 received += want;
             }
 
