@@ -30,6 +30,8 @@ public sealed partial class Dht : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         RoutingTable = new RoutingTable(host.Id, Options.K);
         Providers = new ProviderStore(Options.Time, Options.ProvideValidity);
+        host.Peers.Pin(RoutingTable.Contains); // the addresses of routing-table peers are what the DHT dials
+        host.KeepConnected(RoutingTable.Contains); // when the host is full, strangers go first
         Client = new KadClient(this);
         _server = new KadServer(this, _logger);
     }
@@ -120,10 +122,13 @@ public sealed partial class Dht : IAsyncDisposable
 
     /// <summary>
     /// Providers of <paramref name="key"/> as they are found: our store first, then an iterative GET_PROVIDERS
-    /// lookup, until <paramref name="count"/> distinct providers (0: all the lookup finds). We are never yielded.
+    /// lookup, until <paramref name="count"/> distinct providers (0: all the lookup finds), never more than
+    /// <see cref="DhtOptions.MaxProvidersPerLookup"/>. We are never yielded.
     /// </summary>
     public async IAsyncEnumerable<PeerInfo> FindProvidersAsync(Multihash key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // At most MaxProvidersPerLookup providers are ever offered, so the channel holds no more than that.
+        count = count <= 0 ? Options.MaxProvidersPerLookup : Math.Min(count, Options.MaxProvidersPerLookup);
         var channel = Channel.CreateUnbounded<PeerInfo>(new UnboundedChannelOptions { SingleReader = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         var seen = new HashSet<PeerId> { Host.Id };
@@ -158,19 +163,17 @@ public sealed partial class Dht : IAsyncDisposable
                     await lookup.RunAsync(
                         (_, response) =>
                         {
+                            // The answer's addresses go to the caller with the provider, not into the peer store: what
+                            // one DHT member says of others is not remembered beyond this lookup.
                             bool enough = false;
-                            foreach (var entry in response.ProviderPeers.Take(256))
+                            foreach (var entry in response.ProviderPeers.Take(Options.MaxProvidersPerAnswer))
                             {
                                 if (PeerInfo.FromProto(entry) is not { } provider)
                                 {
                                     continue;
                                 }
 
-                                if (provider.Addresses.Count > 0)
-                                {
-                                    Host.Peers.AddAddresses(provider.Id, provider.Addresses, Options.ProviderAddressTtl);
-                                }
-                                else
+                                if (provider.Addresses.Count == 0)
                                 {
                                     provider = provider with { Addresses = Host.Peers.GetAddresses(provider.Id) };
                                 }
@@ -386,7 +389,7 @@ public sealed partial class Dht : IAsyncDisposable
         Host.PeerIdentified += OnIdentified;
         try
         {
-            if (RoutingTable.Contains(peer) || Host.Peers.GetProtocols(peer).Count > 0)
+            if (RoutingTable.Contains(peer) || Host.Peers.IsIdentified(peer))
             {
                 return;
             }

@@ -10,6 +10,27 @@ public sealed record DhtOptions
     /// <summary>Bucket size and replication factor.</summary>
     public int K { get; init; } = 20;
 
+    /// <summary>
+    /// Providers in one GET_PROVIDERS answer, the ones known longest first. A lookup needs a few (Spegel tries providers
+    /// one after the other); more only grows every answer and the asker's memory.
+    /// </summary>
+    public int MaxProvidersPerAnswer { get; init; } = 20;
+
+    /// <summary>
+    /// Distinct providers one lookup yields at most (when the caller asks for all, or for more). Spegel uses the first
+    /// few that answer; a lookup that has met this many has met every node that matters.
+    /// </summary>
+    public int MaxProvidersPerLookup { get; init; } = 64;
+
+    /// <summary>
+    /// Peers one lookup asks at most. In a 5,000-node cluster a lookup converges in about log2(5000 / 20) = 8 rounds of
+    /// α = 10: about 100 requests; 200 leaves room, and stops a chain of sybils that keep naming closer peers.
+    /// </summary>
+    public int MaxQueriesPerLookup { get; init; } = 200;
+
+    /// <summary>How long one lookup may run; it then ends with what it found (the product's own deadlines are shorter).</summary>
+    public TimeSpan LookupTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Concurrent requests of one lookup.</summary>
     public int Alpha { get; init; } = 10;
 
@@ -34,7 +55,25 @@ public sealed record DhtOptions
     /// <summary>How long an idle inbound DHT stream stays open.</summary>
     public TimeSpan ServerIdleTimeout { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long one request may take to arrive once its first byte has: the sender's own request timeout is 10 s (ours,
+    /// and go's dial-and-ask budget is of that order), so a request still trickling in after that has no one waiting.
+    /// </summary>
+    public TimeSpan MessageTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Largest answer we read: go-libp2p-kad-dht's limit. go answers GET_PROVIDERS with every provider it holds, and in
+    /// a cluster of thousands of nodes a key every node has (the pause image) is answered with thousands of entries of
+    /// 100-250 bytes; read as it arrives, within the connection's budget.
+    /// </summary>
     public const int MaxMessageBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest request we serve. Requests carry a key and at most the sender's own record (ADD_PROVIDER: go sends one
+    /// message per key, with its listen addresses): under 1 KiB in practice, so 64 KiB is headroom, and 512 streams of a
+    /// connection cannot announce more than 32 MiB between them.
+    /// </summary>
+    public const int MaxRequestBytes = 64 * 1024;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

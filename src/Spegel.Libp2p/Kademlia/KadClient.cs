@@ -8,13 +8,17 @@ namespace Spegel.Libp2p.Kademlia;
 internal sealed class KadClient(Dht dht)
 {
     /// <summary>Sends a request and reads its response, within the request timeout.</summary>
-    public async Task<Message> RequestAsync(PeerId peer, Message request, CancellationToken cancellationToken)
+    public Task<Message> RequestAsync(PeerId peer, Message request, CancellationToken cancellationToken) => RequestAsync(peer, [], request, cancellationToken);
+
+    /// <summary>Sends a request, dialing <paramref name="hints"/> if we have no connection and know no address.</summary>
+    public async Task<Message> RequestAsync(PeerId peer, IReadOnlyList<Multiaddr> hints, Message request, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(dht.Options.RequestTimeout);
-        await using var stream = await dht.Host.NewStreamAsync(peer, dht.Options.ProtocolId, timeout.Token).ConfigureAwait(false);
+        var connection = await dht.Host.ConnectAsync(peer, hints, timeout.Token).ConfigureAwait(false);
+        await using var stream = await connection.OpenStreamAsync(dht.Options.ProtocolId, timeout.Token).ConfigureAwait(false);
         await LengthPrefixed.WriteAsync(stream, request, timeout.Token).ConfigureAwait(false);
-        byte[] bytes = await LengthPrefixed.ReadAsync(stream, DhtOptions.MaxMessageBytes, timeout.Token).ConfigureAwait(false)
+        byte[] bytes = await LengthPrefixed.ReadAsync(stream, DhtOptions.MaxMessageBytes, connection.ReadBudget, started: null, timeout.Token).ConfigureAwait(false)
             ?? throw new EndOfStreamException($"{peer} closed the stream without answering");
         var response = Message.Parser.ParseFrom(bytes);
         if (response.Type != request.Type)

@@ -15,6 +15,9 @@ namespace Spegel.Libp2p.Kademlia;
 /// </summary>
 internal sealed partial class KadServer(Dht dht, ILogger logger)
 {
+    /// <summary>Entries of one ADD_PROVIDER looked at: the sender's own record is the first in every client we know.</summary>
+    private const int MaxProviderEntries = 8;
+
     public async Task HandleAsync(YamuxStream stream, Connection connection, CancellationToken cancellationToken)
     {
         var requester = connection.RemotePeer;
@@ -23,10 +26,11 @@ internal sealed partial class KadServer(Dht dht, ILogger logger)
             byte[]? bytes;
             using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
+                // Idle between requests for up to a minute; once a request has started, it has to arrive in full soon.
                 idle.CancelAfter(dht.Options.ServerIdleTimeout);
                 try
                 {
-                    bytes = await LengthPrefixed.ReadAsync(stream, DhtOptions.MaxMessageBytes, idle.Token).ConfigureAwait(false);
+                    bytes = await LengthPrefixed.ReadAsync(stream, DhtOptions.MaxRequestBytes, connection.ReadBudget, () => idle.CancelAfter(dht.Options.MessageTimeout), idle.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -66,7 +70,7 @@ internal sealed partial class KadServer(Dht dht, ILogger logger)
                     Type = request.Type,
                     Key = request.Key,
                     ClusterLevelRaw = request.ClusterLevelRaw,
-                    ProviderPeers = { dht.LocalProviders(key!).Select(p => p.ToProto(dht.Host.GetConnection(p.Id) is not null)) },
+                    ProviderPeers = { dht.LocalProviders(key!).Take(dht.Options.MaxProvidersPerAnswer).Select(p => p.ToProto(dht.Host.GetConnection(p.Id) is not null)) },
                     CloserPeers = { CloserPeers(request.Key.Span, requester) },
                 };
 
@@ -93,24 +97,37 @@ internal sealed partial class KadServer(Dht dht, ILogger logger)
             throw new InvalidDataException("ADD_PROVIDER needs a multihash key of at most 80 bytes");
         }
 
-        bool stored = false;
-        foreach (var entry in request.ProviderPeers)
+        // Only the sender may sign itself up: its ID is compared as bytes before anything of an entry is parsed, and
+        // one message carries one record (go sends one per key), so a long list costs a comparison per entry at most.
+        foreach (var entry in request.ProviderPeers.Take(MaxProviderEntries))
         {
-            var provider = PeerInfo.FromProto(entry);
-            if (provider is null || !provider.Id.Equals(sender) || provider.Addresses.Count == 0)
+            if (!entry.Id.Span.SequenceEqual(sender.Bytes))
             {
-                continue; // only the sender may sign itself up, and only with an address
+                continue;
             }
 
-            dht.Host.Peers.AddAddresses(provider.Id, provider.Addresses, dht.Options.ProviderAddressTtl);
-            stored |= dht.Providers.Add(key!, provider.Id);
+            var provider = PeerInfo.FromProto(entry);
+            if (provider is null || provider.Addresses.Count == 0)
+            {
+                continue; // only with an address
+            }
+
+            if (dht.Providers.Add(key!, provider.Id))
+            {
+                dht.Host.Peers.AddAddresses(provider.Id, provider.Addresses, dht.Options.ProviderAddressTtl);
+            }
+            else
+            {
+                // A bound of the store (per key, per peer, in all): not the sender's fault, and the rest of its batch on
+                // this stream may still fit, so the stream goes on.
+                LogProviderNotStored(logger, sender.ToString());
+            }
+
+            return;
         }
 
-        if (!stored)
-        {
-            LogRejectedProvider(logger, sender.ToString());
-            throw new InvalidDataException("ADD_PROVIDER without a valid record for the sender");
-        }
+        LogRejectedProvider(logger, sender.ToString());
+        throw new InvalidDataException("ADD_PROVIDER without a valid record for the sender");
     }
 
     private IEnumerable<Message.Types.Peer> CloserPeers(ReadOnlySpan<byte> key, PeerId requester)
@@ -146,6 +163,9 @@ internal sealed partial class KadServer(Dht dht, ILogger logger)
 
         return result;
     }
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Debug, Message = "ADD_PROVIDER from {Peer} not stored: the provider store's bounds are reached")]
+    private static partial void LogProviderNotStored(ILogger logger, string peer);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Debug, Message = "Rejected ADD_PROVIDER from {Peer}: no record for the sender with an address")]
     private static partial void LogRejectedProvider(ILogger logger, string peer);

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Protos;
+using Spegel.Libp2p.Transport;
 
 namespace Spegel.Libp2p.Kademlia;
 
@@ -38,22 +39,31 @@ internal sealed class Lookup
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stop.CancelAfter(_dht.Options.LookupTimeout);
         var inFlight = new Dictionary<Task<Message>, Candidate>();
+        int queries = 0;
         try
         {
             while (true)
             {
+                if (stop.IsCancellationRequested)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    return; // out of time: what was found stands
+                }
+
                 var window = _candidates.Values.Where(c => c.State != CandidateState.Failed).OrderBy(c => c, new ByDistance(_target)).Take(_dht.Options.K).ToList();
                 foreach (var next in window.Where(c => c.State == CandidateState.Pending))
                 {
-                    if (inFlight.Count >= _dht.Options.Alpha)
+                    if (inFlight.Count >= _dht.Options.Alpha || queries >= _dht.Options.MaxQueriesPerLookup)
                     {
                         break;
                     }
 
                     next.State = CandidateState.InFlight;
+                    queries++;
                     var request = new Message { Type = _type, Key = ByteString.CopyFrom(_key) };
-                    inFlight[_dht.Client.RequestAsync(next.Peer, request, stop.Token)] = next;
+                    inFlight[_dht.Client.RequestAsync(next.Peer, next.Hints, request, stop.Token)] = next;
                 }
 
                 if (inFlight.Count == 0)
@@ -61,6 +71,7 @@ internal sealed class Lookup
                     return; // the k closest all answered or failed, or nobody is left to ask
                 }
 
+                // Every request ends by its own timeout or by the lookup's, so this wait ends too.
                 var done = await Task.WhenAny(inFlight.Keys).ConfigureAwait(false);
                 var candidate = inFlight[done];
                 inFlight.Remove(done);
@@ -68,18 +79,16 @@ internal sealed class Lookup
                 {
                     candidate.State = CandidateState.Responded;
                     _dht.RoutingTable.TryAdd(candidate.Peer);
-                    foreach (var closer in done.Result.CloserPeers.Take(_dht.Options.K * 2))
+                    // A server answers with k closer peers; their addresses are hints for this lookup only (the peer
+                    // store keeps what peers say of themselves, not what others say of them).
+                    foreach (var closer in done.Result.CloserPeers.Take(_dht.Options.K))
                     {
                         if (PeerInfo.FromProto(closer) is { } info && !info.Id.Equals(_dht.Host.Id))
                         {
-                            if (info.Addresses.Count > 0)
+                            var hints = info.Addresses.Where(a => a.TcpEndPoint is not null).Take(PeerStore.MaxAddressesPerPeer).ToList();
+                            if (hints.Count > 0 || _dht.Host.Peers.GetAddresses(info.Id).Count > 0 || _dht.Host.GetConnection(info.Id) is not null)
                             {
-                                _dht.Host.Peers.AddAddresses(info.Id, info.Addresses, TimeSpan.FromMinutes(10));
-                            }
-
-                            if (_dht.Host.Peers.GetAddresses(info.Id).Count > 0 || _dht.Host.GetConnection(info.Id) is not null)
-                            {
-                                Add(info.Id);
+                                Add(info.Id, hints);
                             }
                         }
                     }
@@ -92,6 +101,11 @@ internal sealed class Lookup
                 else
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    if (stop.IsCancellationRequested)
+                    {
+                        return; // the lookup's deadline cancelled this request: not the peer's failure
+                    }
+
                     candidate.State = CandidateState.Failed;
                     _dht.RoutingTable.MarkFailed(candidate.Peer);
                 }
@@ -107,11 +121,11 @@ internal sealed class Lookup
         }
     }
 
-    private void Add(PeerId peer)
+    private void Add(PeerId peer, IReadOnlyList<Multiaddr>? hints = null)
     {
         if (!_candidates.ContainsKey(peer) && !peer.Equals(_dht.Host.Id))
         {
-            _candidates[peer] = new Candidate(peer, KeySpace.Position(peer.Bytes));
+            _candidates[peer] = new Candidate(peer, KeySpace.Position(peer.Bytes), hints ?? []);
         }
     }
 
@@ -123,9 +137,12 @@ internal sealed class Lookup
         Failed,
     }
 
-    private sealed class Candidate(PeerId peer, byte[] position)
+    private sealed class Candidate(PeerId peer, byte[] position, IReadOnlyList<Multiaddr> hints)
     {
         public PeerId Peer { get; } = peer;
+
+        /// <summary>Addresses the answer that named this peer gave for it.</summary>
+        public IReadOnlyList<Multiaddr> Hints { get; } = hints;
 
         public byte[] Position { get; } = position;
 

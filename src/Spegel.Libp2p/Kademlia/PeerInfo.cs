@@ -18,6 +18,9 @@ public sealed record PeerInfo(PeerId Id, IReadOnlyList<Multiaddr> Addresses)
         return peer;
     }
 
+    /// <summary>Addresses read from one entry: a node has a handful (one per interface IP); the rest are ignored.</summary>
+    public const int MaxAddresses = 8;
+
     /// <summary>Reads a peer entry; null when its ID is invalid. Undecodable addresses are skipped, not fatal.</summary>
     internal static PeerInfo? FromProto(Message.Types.Peer peer)
     {
@@ -27,7 +30,7 @@ public sealed record PeerInfo(PeerId Id, IReadOnlyList<Multiaddr> Addresses)
         }
 
         var addresses = new List<Multiaddr>();
-        foreach (var raw in peer.Addrs.Take(32))
+        foreach (var raw in peer.Addrs.Take(MaxAddresses))
         {
             if (Multiaddr.TryDecode(raw.Span, out var address))
             {

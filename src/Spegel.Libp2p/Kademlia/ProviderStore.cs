@@ -5,51 +5,140 @@ namespace Spegel.Libp2p.Kademlia;
 
 /// <summary>
 /// Provider records: who said they have a key, until when (Spegel: 19 minutes), plus our own local records, which
-/// never expire and stop at once when withdrawn. Bounded: per key and in all.
+/// never expire and stop at once when withdrawn. Bounded per key, per remote peer and in all; where a bound is reached
+/// the records known longest are kept, so identities that appear later (sybils) cannot push honest providers out.
 /// </summary>
 public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
 {
+    /// <summary>Providers kept per key: many more than a lookup asks for (Spegel takes the first that answers).</summary>
     public const int MaxProvidersPerKey = 64;
-    public const int MaxKeys = 1_000_000;
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<PeerId, DateTimeOffset>> _records = new();
+
+    /// <summary>
+    /// Remote records in all. A node holds about 1,400 keys and each is stored on the k = 20 closest nodes, so a node
+    /// stores 1,400 × 20 = 28,000 records on average whatever the cluster's size (in clusters of ≤ 20 nodes every node
+    /// stores everything: N × 1,400 ≤ 28,000 too). 100,000 leaves room for a node whose share of the keyspace is 3.5×
+    /// the average, at about 100 bytes a record (measured: see ProviderStoreTests).
+    /// </summary>
+    public const int MaxRecords = 100_000;
+
+    /// <summary>
+    /// Records one remote peer may hold here: a node sends us at most every key it has (in small clusters); 8,192 is
+    /// about six times the 1,400 of a typical node. A node with more is still found: lookups reach it, and it answers
+    /// for its own keys.
+    /// </summary>
+    public const int MaxRecordsPerPeer = 8_192;
+
+    /// <summary>When the store is full, a sweep of expired records runs at most this often (it walks every record).</summary>
+    private static readonly TimeSpan FullSweepInterval = TimeSpan.FromSeconds(30);
+
+    private readonly object _gate = new();
+    private readonly Dictionary<Multihash, KeyRecords> _byKey = [];
+    private readonly Dictionary<PeerId, HashSet<KeyRecords>> _byPeer = [];
     private readonly ConcurrentDictionary<string, Multihash> _local = new();
+    private int _count;
+    private DateTimeOffset _nextFullSweep;
 
     public TimeSpan Validity => validity;
 
-    public int RemoteKeyCount => _records.Count;
+    public int RemoteKeyCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _byKey.Count;
+            }
+        }
+    }
+
+    /// <summary>Remote records held (one per key and provider).</summary>
+    public int RecordCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _count;
+            }
+        }
+    }
 
     public int LocalKeyCount => _local.Count;
 
     public static string Id(Multihash key) => key.ToString();
 
-    public bool Add(Multihash key, PeerId provider)
+    /// <summary>How many records <paramref name="provider"/> holds here.</summary>
+    public int RecordsOf(PeerId provider)
     {
-        if (!_records.ContainsKey(Id(key)) && _records.Count >= MaxKeys)
+        lock (_gate)
         {
-            return false;
+            return _byPeer.TryGetValue(provider, out var keys) ? keys.Count : 0;
         }
-
-        var providers = _records.GetOrAdd(Id(key), _ => new ConcurrentDictionary<PeerId, DateTimeOffset>());
-        if (!providers.ContainsKey(provider) && providers.Count >= MaxProvidersPerKey)
-        {
-            var oldest = providers.MinBy(p => p.Value);
-            providers.TryRemove(oldest.Key, out _);
-        }
-
-        providers[provider] = time.GetUtcNow() + validity;
-        return true;
     }
 
-    /// <summary>Unexpired remote providers of <paramref name="key"/>, newest first.</summary>
+    /// <summary>
+    /// Adds or refreshes a record. A new record is refused when its key already has <see cref="MaxProvidersPerKey"/>
+    /// live providers or its provider holds <see cref="MaxRecordsPerPeer"/>; when the store is full, the peer holding the
+    /// most records loses its newest one, if it holds more than this provider.
+    /// </summary>
+    /// <returns>Whether the record is held.</returns>
+    public bool Add(Multihash key, PeerId provider)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            if (_byKey.TryGetValue(key, out var records) && records.Providers.TryGetValue(provider, out var existing))
+            {
+                records.Providers[provider] = existing with { Expires = now + validity };
+                return true;
+            }
+
+            if (records is not null && records.Providers.Count >= MaxProvidersPerKey)
+            {
+                RemoveExpired(records, now);
+                if (records.Providers.Count >= MaxProvidersPerKey)
+                {
+                    return false; // the providers known longest stay
+                }
+            }
+
+            int held = _byPeer.TryGetValue(provider, out var keysOfPeer) ? keysOfPeer.Count : 0;
+            if (held >= MaxRecordsPerPeer || (_count >= MaxRecords && !MakeRoom(held, now)))
+            {
+                return false;
+            }
+
+            if (records is null || (records.Providers.Count == 0 && !_byKey.ContainsKey(key)))
+            {
+                records = new KeyRecords(key);
+                _byKey[key] = records;
+            }
+
+            records.Providers[provider] = new Record(now, now + validity);
+            if (keysOfPeer is null)
+            {
+                _byPeer[provider] = keysOfPeer = [];
+            }
+
+            keysOfPeer.Add(records);
+            _count++;
+            return true;
+        }
+    }
+
+    /// <summary>Unexpired remote providers of <paramref name="key"/>, the one known longest first.</summary>
     public IReadOnlyList<PeerId> Get(Multihash key)
     {
-        if (!_records.TryGetValue(Id(key), out var providers))
-        {
-            return [];
-        }
-
         var now = time.GetUtcNow();
-        return providers.Where(p => p.Value > now).OrderByDescending(p => p.Value).Select(p => p.Key).ToList();
+        lock (_gate)
+        {
+            if (!_byKey.TryGetValue(key, out var records))
+            {
+                return [];
+            }
+
+            return records.Providers.Where(p => p.Value.Expires > now).OrderBy(p => p.Value.FirstSeen).Select(p => p.Key).ToList();
+        }
     }
 
     public void AddLocal(Multihash key) => _local[Id(key)] = key;
@@ -64,23 +153,88 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
     public int RemoveExpired()
     {
         var now = time.GetUtcNow();
-        int removed = 0;
-        foreach (var (id, providers) in _records)
+        lock (_gate)
         {
-            foreach (var (peer, expiry) in providers)
+            int removed = 0;
+            foreach (var records in _byKey.Values.ToList())
             {
-                if (expiry <= now && providers.TryRemove(new KeyValuePair<PeerId, DateTimeOffset>(peer, expiry)))
-                {
-                    removed++;
-                }
+                removed += RemoveExpired(records, now);
             }
 
-            if (providers.IsEmpty)
+            return removed;
+        }
+    }
+
+    /// <summary>Frees one slot in a full store for a provider holding <paramref name="held"/> records; false if it may not.</summary>
+    private bool MakeRoom(int held, DateTimeOffset now)
+    {
+        if (now >= _nextFullSweep)
+        {
+            _nextFullSweep = now + FullSweepInterval;
+            foreach (var records in _byKey.Values.ToList())
             {
-                _records.TryRemove(new KeyValuePair<string, ConcurrentDictionary<PeerId, DateTimeOffset>>(id, providers));
+                RemoveExpired(records, now);
+            }
+
+            if (_count < MaxRecords)
+            {
+                return true;
+            }
+        }
+
+        // Fair share: the heaviest holder gives up its newest record, but only to a provider holding fewer.
+        var heaviest = _byPeer.MaxBy(p => p.Value.Count);
+        if (heaviest.Key is null || heaviest.Value.Count <= held + 1)
+        {
+            return false;
+        }
+
+        var newest = heaviest.Value.MaxBy(r => r.Providers[heaviest.Key].FirstSeen)!;
+        Remove(newest, heaviest.Key);
+        return true;
+    }
+
+    private int RemoveExpired(KeyRecords records, DateTimeOffset now)
+    {
+        int removed = 0;
+        foreach (var (peer, record) in records.Providers.ToList())
+        {
+            if (record.Expires <= now)
+            {
+                Remove(records, peer);
+                removed++;
             }
         }
 
         return removed;
+    }
+
+    private void Remove(KeyRecords records, PeerId provider)
+    {
+        if (!records.Providers.Remove(provider))
+        {
+            return;
+        }
+
+        _count--;
+        if (_byPeer.TryGetValue(provider, out var keys) && keys.Remove(records) && keys.Count == 0)
+        {
+            _byPeer.Remove(provider);
+        }
+
+        if (records.Providers.Count == 0)
+        {
+            _byKey.Remove(records.Key);
+        }
+    }
+
+    private readonly record struct Record(DateTimeOffset FirstSeen, DateTimeOffset Expires);
+
+    /// <summary>The providers of one key; compared by reference, so a peer's set of keys holds each key once.</summary>
+    private sealed class KeyRecords(Multihash key)
+    {
+        public Multihash Key { get; } = key;
+
+        public Dictionary<PeerId, Record> Providers { get; } = [];
     }
 }

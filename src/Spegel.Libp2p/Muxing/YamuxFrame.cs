@@ -64,6 +64,13 @@ public sealed record YamuxOptions
     /// <summary>Inbound streams open at once; more are refused with RST.</summary>
     public int MaxInboundStreams { get; init; } = 512;
 
+    /// <summary>
+    /// Bytes of frames that may wait for the connection before the session is closed as a peer that does not read. The
+    /// libp2p connection carries DHT messages only (blobs go over HTTP): its writers are a few answers (4 MiB at most
+    /// each) and window updates, so 16 MiB is never reached by a peer that reads.
+    /// </summary>
+    public long MaxQueuedWriteBytes { get; init; } = 16 * 1024 * 1024;
+
     /// <summary>Keep-alive ping period (go sends one every 30 s and drops sessions that do not answer).</summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -21,6 +21,10 @@ public sealed class YamuxSession : IAsyncDisposable
     private readonly TimeProvider _time;
     private uint _nextStreamId;
     private uint _nextPing;
+    private uint _lastPingReceived;
+    private int _pingAckWanted;
+    private int _pingAckRunning;
+    private long _queuedWriteBytes;
     private int _inboundCount;
     private int _disposed;
     private Task? _readLoop;
@@ -49,6 +53,9 @@ public sealed class YamuxSession : IAsyncDisposable
     public Exception? CloseReason { get; private set; }
 
     public int StreamCount => _streams.Count;
+
+    /// <summary>Bytes of frames waiting for the connection (see <see cref="YamuxOptions.MaxQueuedWriteBytes"/>).</summary>
+    public long QueuedWriteBytes => Interlocked.Read(ref _queuedWriteBytes);
 
     /// <summary>Streams the remote opened.</summary>
     public ChannelReader<YamuxStream> Incoming => _incoming.Reader;
@@ -124,6 +131,16 @@ public sealed class YamuxSession : IAsyncDisposable
             throw new YamuxStreamResetException("the session is closed");
         }
 
+        // Everything waiting for the write lock holds its frames in memory: a peer that stops reading while we keep
+        // writing to it (answers, window updates) is cut off once that passes the bound, instead of growing us.
+        if (Interlocked.Add(ref _queuedWriteBytes, size) > Options.MaxQueuedWriteBytes)
+        {
+            Interlocked.Add(ref _queuedWriteBytes, -size);
+            var error = new IOException($"more than {Options.MaxQueuedWriteBytes} bytes queued for a peer that does not read");
+            Close(error);
+            throw new YamuxStreamResetException($"the session closed: {error.Message}");
+        }
+
         byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
@@ -147,6 +164,7 @@ public sealed class YamuxSession : IAsyncDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Add(ref _queuedWriteBytes, -size);
         }
     }
 
@@ -194,7 +212,7 @@ public sealed class YamuxSession : IAsyncDisposable
                         await OnWindowUpdateAsync(frame).ConfigureAwait(false);
                         break;
                     case YamuxType.Ping:
-                        await OnPingAsync(frame).ConfigureAwait(false);
+                        OnPing(frame);
                         break;
                     case YamuxType.GoAway:
                         Close(frame.Length == YamuxGoAway.Normal ? null : new IOException($"remote sent GoAway({frame.Length})"));
@@ -287,18 +305,50 @@ public sealed class YamuxSession : IAsyncDisposable
         ApplyCloseFlags(stream, frame.Flags);
     }
 
-    private async Task OnPingAsync(YamuxHeader frame)
+    private void OnPing(YamuxHeader frame)
     {
         if (frame.Flags.HasFlag(YamuxFlags.Syn))
         {
-            _ = SendAsync(YamuxType.Ping, YamuxFlags.Ack, 0, frame.Length, ReadOnlyMemory<byte>.Empty, _closed.Token).AsTask().ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+            // At most one answer in flight, for the latest ping: a flood of pings from a peer that never reads our answers
+            // costs one pending write, not one per ping. Pings that arrive while an answer is being written are answered
+            // with the newest value only (a keep-alive waits for its own value and sends the next one later).
+            Volatile.Write(ref _lastPingReceived, frame.Length);
+            Volatile.Write(ref _pingAckWanted, 1);
+            if (Interlocked.CompareExchange(ref _pingAckRunning, 1, 0) == 0)
+            {
+                _ = Task.Run(AnswerPingsAsync);
+            }
         }
         else if (frame.Flags.HasFlag(YamuxFlags.Ack) && _pings.TryGetValue(frame.Length, out var pong))
         {
             pong.TrySetResult();
         }
+    }
 
-        await Task.CompletedTask.ConfigureAwait(false);
+    private async Task AnswerPingsAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                while (Interlocked.Exchange(ref _pingAckWanted, 0) == 1)
+                {
+                    await SendAsync(YamuxType.Ping, YamuxFlags.Ack, 0, Volatile.Read(ref _lastPingReceived), ReadOnlyMemory<byte>.Empty, _closed.Token).ConfigureAwait(false);
+                }
+
+                Volatile.Write(ref _pingAckRunning, 0);
+
+                // A ping that arrived after the last check and before the flag was cleared found us still running.
+                if (Volatile.Read(ref _pingAckWanted) == 0 || Interlocked.CompareExchange(ref _pingAckRunning, 1, 0) != 0)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The session is closing (a failed write closes it); nobody waits for this answer.
+        }
     }
 
     /// <summary>The stream a frame is for: existing, or new when it carries SYN; null for frames of forgotten streams.</summary>

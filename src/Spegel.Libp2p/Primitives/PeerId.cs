@@ -3,16 +3,22 @@ namespace Spegel.Libp2p.Primitives;
 /// <summary>
 /// A peer ID: the multihash of the peer's serialized public key (identity multihash when ≤ 42 bytes, as for
 /// Ed25519, else sha2-256). Text is base58btc (<c>12D3KooW…</c>); CIDv1 with codec libp2p-key is also accepted.
+/// From the wire only the two forms real peers have are accepted: an Ed25519 key inline (38 bytes) or a sha2-256
+/// (34 bytes); a 1 KiB identity "ID" would cost a quadratic base58 encoding and memory everywhere IDs are kept.
 /// </summary>
 public sealed class PeerId : IEquatable<PeerId>, IComparable<PeerId>
 {
+    /// <summary>Identity multihash (00 24) of an Ed25519 <c>PublicKey</c> protobuf (08 01 12 20 + 32 bytes).</summary>
+    private static ReadOnlySpan<byte> Ed25519Prefix => [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+
+    private const int Ed25519Length = 38;
+    private const int Sha256Length = 34;
     private readonly byte[] _bytes;
-    private readonly string _text;
+    private string? _text;
 
     private PeerId(byte[] bytes)
     {
         _bytes = bytes;
-        _text = Multibase.ToBase58(bytes);
     }
 
     public ReadOnlySpan<byte> Bytes => _bytes;
@@ -26,10 +32,13 @@ public sealed class PeerId : IEquatable<PeerId>, IComparable<PeerId>
         return new PeerId(hash.ToArray());
     }
 
+    /// <summary>Reads a binary peer ID: an inline Ed25519 key or a sha2-256 multihash, nothing else.</summary>
     public static bool TryFromBytes(ReadOnlySpan<byte> bytes, out PeerId? id)
     {
         id = null;
-        if (!Multihash.TryParse(bytes, out var hash) || hash!.Code is not (Multihash.Identity or Multihash.Sha2_256))
+        bool ed25519 = bytes.Length == Ed25519Length && bytes.StartsWith(Ed25519Prefix);
+        bool sha256 = bytes.Length == Sha256Length && bytes[0] == (byte)Multihash.Sha2_256 && bytes[1] == 32;
+        if (!ed25519 && !sha256)
         {
             return false;
         }
@@ -64,13 +73,19 @@ public sealed class PeerId : IEquatable<PeerId>, IComparable<PeerId>
     /// <summary>The CIDv1 (libp2p-key) text form, <c>bafz…</c>.</summary>
     public string ToCidString() => new Cid(Cid.Libp2pKey, Multihash.TryParse(_bytes, out var h) ? h! : throw new InvalidOperationException()).ToString();
 
-    public override string ToString() => _text;
+    /// <summary>base58btc, computed once when first asked (most IDs are only compared).</summary>
+    public override string ToString() => _text ??= Multibase.ToBase58(_bytes);
 
     public bool Equals(PeerId? other) => other is not null && _bytes.AsSpan().SequenceEqual(other._bytes);
 
     public override bool Equals(object? obj) => Equals(obj as PeerId);
 
-    public override int GetHashCode() => _text.GetHashCode(StringComparison.Ordinal);
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.AddBytes(_bytes);
+        return hash.ToHashCode();
+    }
 
     public int CompareTo(PeerId? other) => other is null ? 1 : _bytes.AsSpan().SequenceCompareTo(other._bytes);
 }

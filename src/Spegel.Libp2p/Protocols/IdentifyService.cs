@@ -43,7 +43,9 @@ internal sealed class IdentifyService(Libp2pHost host)
     /// <summary>Takes a pushed update.</summary>
     public async Task HandlePushAsync(YamuxStream stream, Connection connection, CancellationToken cancellationToken)
     {
-        var message = await ReadMergedAsync(stream, cancellationToken).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(host.Options.NegotiationTimeout); // a push is one short message: no stream held open for ever
+        var message = await ReadMergedAsync(stream, connection.ReadBudget, timeout.Token).ConfigureAwait(false);
         Apply(connection.RemotePeer, message, isPush: true);
     }
 
@@ -56,7 +58,7 @@ internal sealed class IdentifyService(Libp2pHost host)
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
             await using var stream = await connection.OpenStreamAsync(ProtocolId, timeout.Token).ConfigureAwait(false);
             await stream.CloseWriteAsync(timeout.Token).ConfigureAwait(false);
-            var message = await ReadMergedAsync(stream, timeout.Token).ConfigureAwait(false);
+            var message = await ReadMergedAsync(stream, connection.ReadBudget, timeout.Token).ConfigureAwait(false);
             Apply(connection.RemotePeer, message, isPush: false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidDataException or InvalidProtocolBufferException or NotSupportedException)
@@ -65,12 +67,14 @@ internal sealed class IdentifyService(Libp2pHost host)
         }
     }
 
-    public static async Task<Identify> ReadMergedAsync(Stream stream, CancellationToken cancellationToken)
+    public static Task<Identify> ReadMergedAsync(Stream stream, CancellationToken cancellationToken) => ReadMergedAsync(stream, budget: null, cancellationToken);
+
+    public static async Task<Identify> ReadMergedAsync(Stream stream, MessageBudget? budget, CancellationToken cancellationToken)
     {
         var merged = new Identify();
         for (int i = 0; i < MaxMessages; i++)
         {
-            byte[]? bytes = await LengthPrefixed.ReadAsync(stream, MaxMessageBytes, cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await LengthPrefixed.ReadAsync(stream, MaxMessageBytes, budget, started: null, cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
                 return merged;
@@ -106,7 +110,7 @@ internal sealed class IdentifyService(Libp2pHost host)
         host.Peers.AddAddresses(peer, addresses, AddressTtl);
         if (!isPush || message.Protocols.Count > 0)
         {
-            host.Peers.SetProtocols(peer, message.Protocols);
+            host.Peers.SetProtocols(peer, message.Protocols, host.Protocols);
         }
 
         host.OnIdentified(peer);

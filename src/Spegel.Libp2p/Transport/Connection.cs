@@ -1,5 +1,6 @@
 using Spegel.Libp2p.Muxing;
 using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Protocols;
 using Spegel.Libp2p.Security;
 
 namespace Spegel.Libp2p.Transport;
@@ -7,8 +8,9 @@ namespace Spegel.Libp2p.Transport;
 /// <summary>An upgraded connection to one peer: TCP → Noise → yamux.</summary>
 public sealed class Connection : IAsyncDisposable
 {
-    internal Connection(PeerId remotePeer, Multiaddr remoteAddress, bool isOutbound, YamuxSession session)
+    internal Connection(PeerId remotePeer, Multiaddr remoteAddress, bool isOutbound, YamuxSession session, MessageBudget? readBudget = null)
     {
+        ReadBudget = readBudget;
         RemotePeer = remotePeer;
         RemoteAddress = remoteAddress;
         IsOutbound = isOutbound;
@@ -21,7 +23,13 @@ public sealed class Connection : IAsyncDisposable
 
     public bool IsOutbound { get; }
 
+    /// <summary>Order of establishment on this host (higher: newer).</summary>
+    internal long Sequence { get; init; }
+
     public YamuxSession Session { get; }
+
+    /// <summary>What this connection's messages may hold while they arrive (<see cref="LengthPrefixed"/>).</summary>
+    public MessageBudget? ReadBudget { get; }
 
     public bool IsClosed => Session.IsClosed;
 

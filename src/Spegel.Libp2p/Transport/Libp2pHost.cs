@@ -26,7 +26,11 @@ public sealed partial class Libp2pHost : IAsyncDisposable
     private readonly ConcurrentDictionary<PeerId, Lazy<Task<Connection>>> _dials = new();
     private readonly List<TcpListener> _listeners = [];
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _pendingHandshakes;
+    private readonly ConnectionAdmission _admission;
+    private readonly LogThrottle _refusals;
+    private readonly List<Func<PeerId, bool>> _keep = [];
+    private readonly MessageBudget _messageBudget;
+    private long _connectionSequence;
     private readonly List<Task> _background = [];
     private IReadOnlyList<Multiaddr> _addresses = [];
 
@@ -36,7 +40,10 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Id = options.Identity.PeerId;
         Peers = new PeerStore(options.Time);
-        _pendingHandshakes = new SemaphoreSlim(options.MaxPendingHandshakes);
+        Peers.Pin(_connections.ContainsKey); // connected peers keep their entry
+        _admission = new ConnectionAdmission(options);
+        _refusals = new LogThrottle(options.RefusalLogInterval, options.Time);
+        _messageBudget = new MessageBudget(options.MessageBytesInFlight);
         Identify = new IdentifyService(this);
         Handle(PingService.ProtocolId, PingService.HandleAsync);
         Handle(IdentifyService.ProtocolId, Identify.HandleRequestAsync);
@@ -64,6 +71,9 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
     /// <summary>The last connection to a peer closed.</summary>
     public event Action<PeerId>? PeerDisconnected;
+
+    /// <summary>Bytes of messages all connections hold while they arrive (see <see cref="HostOptions.MessageBytesInFlight"/>).</summary>
+    public long MessageBytesInFlight => _messageBudget.InUse;
 
     public int ConnectionCount => _connections.Values.Sum(c => c.Items.Count);
 
@@ -95,7 +105,13 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         _connections.TryGetValue(peer, out var list) ? list.Items.FirstOrDefault(c => !c.IsClosed) : null;
 
     /// <summary>The open connection to <paramref name="peer"/>, or a new one dialed on its known addresses.</summary>
-    public async Task<Connection> ConnectAsync(PeerId peer, CancellationToken cancellationToken)
+    public Task<Connection> ConnectAsync(PeerId peer, CancellationToken cancellationToken) => ConnectAsync(peer, [], cancellationToken);
+
+    /// <summary>
+    /// The open connection to <paramref name="peer"/>, or a new one dialed on its known addresses and then on
+    /// <paramref name="hints"/> (addresses a third party gave, not remembered unless the peer answers there).
+    /// </summary>
+    public async Task<Connection> ConnectAsync(PeerId peer, IReadOnlyList<Multiaddr> hints, CancellationToken cancellationToken)
     {
         if (peer.Equals(Id))
         {
@@ -107,7 +123,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             return existing;
         }
 
-        var dial = _dials.GetOrAdd(peer, p => new Lazy<Task<Connection>>(() => DialKnownAsync(p)));
+        var dial = _dials.GetOrAdd(peer, p => new Lazy<Task<Connection>>(() => DialKnownAsync(p, hints)));
         try
         {
             return await dial.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -159,9 +175,11 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         }
     }
 
-    private async Task<Connection> DialKnownAsync(PeerId peer)
+    private async Task<Connection> DialKnownAsync(PeerId peer, IReadOnlyList<Multiaddr> hints)
     {
-        var addresses = Peers.GetAddresses(peer).Where(a => a.TcpEndPoint is not null).ToList();
+        var known = Peers.GetAddresses(peer);
+        var addresses = known.Concat(hints.Take(PeerStore.MaxAddressesPerPeer).Select(h => h.WithoutPeerId()).Where(h => !known.Contains(h)))
+            .Where(a => a.TcpEndPoint is not null).ToList();
         if (addresses.Count == 0)
         {
             throw new IOException($"no dialable address known for {peer}");
@@ -172,7 +190,9 @@ public sealed partial class Libp2pHost : IAsyncDisposable
         {
             try
             {
-                return await DialAsync(address.TcpEndPoint!, peer, _stopping.Token).ConfigureAwait(false);
+                var connection = await DialAsync(address.TcpEndPoint!, peer, _stopping.Token).ConfigureAwait(false);
+                Peers.AddAddresses(peer, [address], TimeSpan.FromHours(1)); // first-hand now: the peer answered there
+                return connection;
             }
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or InvalidDataException or TimeoutException or System.Security.Cryptography.CryptographicException)
             {
@@ -248,32 +268,83 @@ public sealed partial class Libp2pHost : IAsyncDisposable
                 continue;
             }
 
-            if (ConnectionCount >= _options.MaxConnections || !_pendingHandshakes.Wait(0))
+            var ticket = socket.RemoteEndPoint is IPEndPoint remote ? Admit(remote) : null;
+            if (ticket is null)
             {
-                LogRefused(_logger, socket.RemoteEndPoint?.ToString() ?? "?");
                 socket.Dispose();
                 continue;
             }
 
-            _ = Task.Run(() => AcceptAsync(socket));
+            _ = Task.Run(() => AcceptAsync(socket, ticket));
         }
     }
 
-    private async Task AcceptAsync(Socket socket)
+    /// <summary>A handshake slot for a new inbound socket, or null (refused, logged at most once per interval).</summary>
+    private ConnectionAdmission.Ticket? Admit(IPEndPoint remote)
+    {
+        var ticket = _admission.TryAdmit(SourceIp(remote.Address), out string? refusal);
+        if (ticket is null)
+        {
+            if (_refusals.ShouldLog(out long suppressed))
+            {
+                LogRefused(_logger, remote.ToString(), refusal!, suppressed);
+            }
+            else
+            {
+                LogRefusedQuietly(_logger, remote.ToString(), refusal!);
+            }
+        }
+
+        return ticket;
+    }
+
+    private static IPAddress SourceIp(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    /// <summary>Waits for the dialer's first byte (without reading it); false when the socket stays silent or closes.</summary>
+    private async Task<bool> FirstByteAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        using var deadline = Deadline(_options.FirstByteTimeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        byte[] one = new byte[1];
+        try
+        {
+            return await socket.ReceiveAsync(one, SocketFlags.Peek, timeout.Token).ConfigureAwait(false) > 0;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private async Task AcceptAsync(Socket socket, ConnectionAdmission.Ticket ticket)
     {
         var remote = (IPEndPoint)socket.RemoteEndPoint!;
         socket.NoDelay = true;
+        using var _ = ticket;
+        using var evictedOrStopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, ticket.Evicted);
+        if (!await FirstByteAsync(socket, evictedOrStopping.Token).ConfigureAwait(false))
+        {
+            LogHandshakeFailed(_logger, remote.ToString(), "nothing sent");
+            socket.Dispose();
+            return;
+        }
+
         Stream network = new NetworkStream(socket, ownsSocket: true);
         try
         {
             using var deadline = Deadline(_options.HandshakeTimeout);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, deadline.Token);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(evictedOrStopping.Token, deadline.Token);
             network = await ProtectAsync(network, timeout.Token).ConfigureAwait(false);
             await Multistream.AcceptAsync(network, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
             var secure = await NoiseHandshake.RespondAsync(network, _options.Identity, Muxers, timeout.Token).ConfigureAwait(false);
             if (!secure.RemoteMuxers.Contains(YamuxProtocol))
             {
                 await Multistream.AcceptAsync(secure.Stream, p => p == YamuxProtocol, timeout.Token).ConfigureAwait(false);
+            }
+
+            if (!MakeRoomForInbound())
+            {
+                throw new IOException($"{MaxConnectionsReached}: every connection is a routing-table peer");
             }
 
             Register(secure, Multiaddr.FromEndPoint(remote), isOutbound: false);
@@ -283,16 +354,64 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             LogHandshakeFailed(_logger, remote.ToString(), ex.Message);
             await network.DisposeAsync().ConfigureAwait(false);
         }
-        finally
+    }
+
+    private const string MaxConnectionsReached = "connection limit reached";
+
+    /// <summary>Peers whose connections are kept when the host is full (the DHT's routing table).</summary>
+    internal void KeepConnected(Func<PeerId, bool> isKept)
+    {
+        lock (_keep)
         {
-            _pendingHandshakes.Release();
+            _keep.Add(isKept);
         }
+    }
+
+    /// <summary>
+    /// At <see cref="HostOptions.MaxConnections"/>, closes the least useful connection for a newcomer: unidentified
+    /// first, then peers no routing table keeps, from the address holding the most, the newest of them; false when every
+    /// connection is kept (the newcomer is the one to go).
+    /// </summary>
+    private bool MakeRoomForInbound()
+    {
+        var open = _connections.Values.SelectMany(l => l.Items).Where(c => !c.IsClosed).ToList();
+        if (open.Count < _options.MaxConnections)
+        {
+            return true;
+        }
+
+        List<Func<PeerId, bool>> keep;
+        lock (_keep)
+        {
+            keep = [.. _keep];
+        }
+
+        var victim = open
+            .Where(c => !keep.Any(k => k(c.RemotePeer)))
+            .OrderBy(c => Peers.IsIdentified(c.RemotePeer) ? 1 : 0)
+            .ThenByDescending(c => c.RemoteAddress.Ip is { } ip ? _admission.ConnectedFrom(ip) : 0)
+            .ThenByDescending(c => c.Sequence)
+            .FirstOrDefault();
+        if (victim is null)
+        {
+            return false;
+        }
+
+        LogEvicted(_logger, victim.RemotePeer.ToString(), victim.RemoteAddress.ToString());
+        _ = victim.DisposeAsync().AsTask().ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+        return true;
     }
 
     private Connection Register(SecureSession secure, Multiaddr remoteAddress, bool isOutbound)
     {
         var session = new YamuxSession(secure.Stream, isClient: isOutbound, _options.Yamux, _options.Time);
-        var connection = new Connection(secure.RemotePeer, remoteAddress, isOutbound, session);
+        var budget = new MessageBudget(_options.MessageBytesPerConnection, _messageBudget, _options.MessageBytesGuaranteed);
+        var connection = new Connection(secure.RemotePeer, remoteAddress, isOutbound, session, budget) { Sequence = Interlocked.Increment(ref _connectionSequence) };
+        if (!isOutbound && remoteAddress.Ip is { } ip)
+        {
+            _admission.Connected(ip);
+        }
+
         _connections.AddOrUpdate(secure.RemotePeer, _ => new ImmutableConnectionList([connection]), (_, list) => list.With(connection));
         session.Start();
         LogConnected(_logger, secure.RemotePeer.ToString(), remoteAddress.ToString(), isOutbound ? "outbound" : "inbound");
@@ -304,6 +423,11 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
     private void OnClosed(Connection connection)
     {
+        if (!connection.IsOutbound && connection.RemoteAddress.Ip is { } ip)
+        {
+            _admission.Disconnected(ip);
+        }
+
         var peer = connection.RemotePeer;
         while (_connections.TryGetValue(peer, out var list))
         {
@@ -425,6 +549,12 @@ public sealed partial class Libp2pHost : IAsyncDisposable
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Stream {Protocol} from {Peer} failed: {Reason}")]
     private static partial void LogStreamFailed(ILogger logger, string peer, string protocol, string reason);
 
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Refused a connection from {Remote}: connection or handshake limit reached")]
-    private static partial void LogRefused(ILogger logger, string remote);
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Refused a connection from {Remote}: {Reason} ({Suppressed} more refusals since the last of these messages)")]
+    private static partial void LogRefused(ILogger logger, string remote, string reason, long suppressed);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Debug, Message = "Refused a connection from {Remote}: {Reason}")]
+    private static partial void LogRefusedQuietly(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Debug, Message = "Closed the connection to {Peer} at {Address} to make room for a new one")]
+    private static partial void LogEvicted(ILogger logger, string peer, string address);
 }
