@@ -76,5 +76,11 @@ internal sealed record RegistrySettings
 
     public required string BasicAuthDir { get; init; }
 
+    /// <summary><c>--node-ip</c>: this node's IP as containerd reaches the registry from it, or null.</summary>
+    public System.Net.IPAddress? NodeIp { get; init; }
+
+    /// <summary>The private network's pre-shared key: the 32 raw key bytes, or null when none is configured.</summary>
+    public byte[]? SwarmKey { get; init; }
+
     public required bool Preflight { get; init; }
 }

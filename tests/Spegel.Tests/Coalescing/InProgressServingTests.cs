@@ -32,8 +32,8 @@ public sealed class InProgressServingTests : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(_folder, "total"), _blob.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await File.WriteAllBytesAsync(Path.Combine(_folder, "data"), _blob.AsSpan(0, 1000).ToArray());
         var coalescer = new PullCoalescer(
-            new SharedDht(_time).Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, _time), new CoalescingOptions { Time = _time, Settle = TimeSpan.Zero }, NullLogger<PullCoalescer>.Instance);
-        Assert.Empty(await coalescer.FindLeadersAsync(_digest, CancellationToken.None)); // this node leads the download
+            new SharedDht(_time).Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, "k8s.io", _time), new CoalescingOptions { Time = _time, Settle = TimeSpan.Zero }, NullLogger<PullCoalescer>.Instance);
+        Assert.Empty(await coalescer.FindLeadersAsync(_digest, mayClaim: true, CancellationToken.None)); // this node leads the download
         _server = await RegistryServer.StartAsync(new MemoryContentStore(), coalescer: coalescer);
         _http = new HttpClient { BaseAddress = _server.BaseAddress };
     }
