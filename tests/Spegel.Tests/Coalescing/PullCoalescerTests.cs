@@ -37,6 +37,24 @@ public sealed class PullCoalescerTests : IDisposable
     }
 
     [Fact]
+    public async Task AClientThatIsNotThisNodesContainerdNeverMakesItClaim()
+    {
+        // A9 of the audit: any client's miss used to publish a claim, and the node then "led" a download nobody started.
+        var instruments = new Spegel.Telemetry.SpegelInstruments();
+        var refusals = new Spegel.Telemetry.Refusals(instruments);
+        var a = new PullCoalescer(_dht.Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, "k8s.io", _time), Immediate, NullLogger<PullCoalescer>.Instance, instruments, refusals);
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: false, CancellationToken.None));
+        Assert.Empty(_dht.Providers(PullCoalescer.ClaimKey(Layer)));
+        Assert.Equal(1, refusals.Count(Spegel.Telemetry.RefusalReason.ClaimNotLocal));
+        Assert.Null(await a.OpenInProgressAsync(Layer, CancellationToken.None)); // nor serves what nobody leads
+
+        // It may follow a claim that exists: that is any miss's forwarding, to the node our peers already follow.
+        Assert.Empty(await Coalescer("B", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
+        Assert.Equal(["B"], (await a.FindLeadersAsync(Layer, mayClaim: false, CancellationToken.None)).Select(p => p.Id));
+        Assert.Equal(1, refusals.Count(Spegel.Telemetry.RefusalReason.ClaimNotLocal));
+    }
+
+    [Fact]
     public async Task LaterNodesFollowTheClaimantAndDoNotClaim()
     {
         Assert.Empty(await Coalescer("B", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));

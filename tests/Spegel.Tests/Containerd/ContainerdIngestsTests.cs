@@ -52,6 +52,17 @@ public sealed class ContainerdIngestsTests : IDisposable
     }
 
     [Fact]
+    public void AnotherNamespacesDownloadIsNeverPickedEvenWithMoreBytes()
+    {
+        // B8 of the audit: with the namespace ignored, namespace other's 1 MiB of a download was served to any client.
+        AddIngest("theirs", $"other/1/layer-{Layer}", "100", 90);
+        Assert.Null(Ingests().Find(Layer));
+        string ours = AddIngest("ours", $"k8s.io/1/layer-{Layer}", "100", 10);
+        Assert.Equal(ours, Ingests().Find(Layer)?.Folder);
+        Assert.Equal(_root.Combine("ingest", "theirs"), new ContainerdIngests(_root.Path, "other", _time).Find(Layer)?.Folder);
+    }
+
+    [Fact]
     public void IgnoresOversizedRefFilesMissingFilesAndAMissingIngestFolder()
     {
         Assert.Null(Ingests().Find(Layer));
