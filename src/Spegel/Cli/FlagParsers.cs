@@ -127,6 +127,30 @@ internal static class FlagParsers
         return false;
     };
 
+    /// <summary>An IP address, or empty for none (an IPv6 address may come in brackets, as in a URL).</summary>
+    public static bool OptionalIp(IReadOnlyList<string> values, out System.Net.IPAddress? value, out string expected)
+    {
+        expected = "an IP address such as 10.0.0.5 or 2001:db8::5, or empty";
+        value = null;
+        if (values.Count != 1)
+        {
+            return false;
+        }
+
+        string text = values[0].Trim();
+        if (text.Length == 0)
+        {
+            return true;
+        }
+
+        if (text.StartsWith('[') && text.EndsWith(']'))
+        {
+            text = text[1..^1];
+        }
+
+        return System.Net.IPAddress.TryParse(text, out value) && !text.Contains('%', StringComparison.Ordinal) && (text.Contains(':', StringComparison.Ordinal) || text.Count(c => c == '.') == 3);
+    }
+
     public static bool Url(IReadOnlyList<string> values, out Uri? value, out string expected)
     {
         expected = "an absolute http:// or https:// URL";

@@ -39,6 +39,7 @@ internal sealed class RegistryCommand
     private readonly Flag<string> _swarmKeyPath = new("--router-swarm-key-path", "ROUTER_SWARM_KEY_PATH", "A libp2p swarm key file (/key/swarm/psk/1.0.0/, /base16/, 64 hex characters): the router joins that private network and admits only peers with the same key; empty: the open network stock Spegel uses.", string.Empty, string.Empty, FlagShape.Single, AllowEmpty);
     private readonly Flag<bool> _announceLoopback = new("--router-announce-loopback", "ROUTER_ANNOUNCE_LOOPBACK", "Announce loopback addresses to peers (tests on one machine only; Spegel never does).", false, "false", FlagShape.Switch, FlagParsers.Bool);
     private readonly Flag<bool> _coalescePulls = new("--coalesce-pulls", "COALESCE_PULLS", "When several nodes pull a blob nobody holds yet, one downloads it from the upstream and the others follow that download (needs a readable --containerd-content-path).", true, "true", FlagShape.Switch, FlagParsers.Bool);
+    private readonly Flag<System.Net.IPAddress?> _nodeIp = new("--node-ip", "NODE_IP", "This node's IP, as containerd reaches the registry from it (the chart sets NODE_IP). Requests from it, from loopback or from this host's own addresses are this node's containerd: the only client whose misses may claim a download for pull coalescing.", null, string.Empty, FlagShape.Single, FlagParsers.OptionalIp);
     private readonly Flag<bool> _preflight = new("--preflight", "PREFLIGHT", "Check containerd's configuration at start and report what would stop mirroring (log, metric, debug page); never fatal.", true, "true", FlagShape.Switch, FlagParsers.Bool);
 
     /// <param name="logLevel">The global <c>--log-level</c> (the root command's); tests may leave it to the command.</param>
@@ -59,7 +60,7 @@ internal sealed class RegistryCommand
     [
         _logLevel, _registryAddr, _routerAddr, _metricsAddr, _containerdSock, _containerdNamespace, _contentPath, _registryConfigPath,
         _dataDir, _mirroredRegistries, _registryFilters, _resolveTimeout, _resolveRetries, _connectTimeout, _minDataRate, _rateGrace, _hedgeDelay, _resolveLatestTag, _debugWeb,
-        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpPeer, _httpCertDir, _staticPeers, _swarmKeyPath, _announceLoopback, _basicAuthDir, _coalescePulls, _preflight,
+        _bootstrapKind, _dnsDomain, _httpAddr, _httpUrl, _httpPeer, _httpCertDir, _staticPeers, _swarmKeyPath, _announceLoopback, _basicAuthDir, _coalescePulls, _nodeIp, _preflight,
     ];
 
     public Command Build()
@@ -152,6 +153,7 @@ internal sealed class RegistryCommand
             SwarmKey = LoadSwarmKey(_swarmKeyPath.Resolve(parseResult, errors), errors),
             RouterAnnounceLoopback = _announceLoopback.Resolve(parseResult, errors),
             CoalescePulls = _coalescePulls.Resolve(parseResult, errors),
+            NodeIp = _nodeIp.Resolve(parseResult, errors),
             Preflight = _preflight.Resolve(parseResult, errors),
         };
         return errors.Count == 0 ? settings : null;

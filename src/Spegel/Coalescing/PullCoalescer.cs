@@ -28,9 +28,10 @@ namespace Spegel.Coalescing;
 /// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
 /// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
 /// </summary>
-internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null)
+internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null, Refusals? refusals = null)
 {
     private readonly SpegelInstruments _instruments = instruments ?? new();
+    private readonly Refusals _refusals = refusals ?? new Refusals(instruments ?? new SpegelInstruments());
     private readonly WorkTracker _withdrawals = new(ex => LogWithdrawFailed(logger, ex.Message));
     private const int MaxClaims = 4096;
     private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
@@ -42,7 +43,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     /// For a blob no peer holds: the peers to follow (lowest ID first), or an empty list when this node leads and its
     /// containerd should download the blob from the upstream.
     /// </summary>
-    public async Task<IReadOnlyList<RoutedPeer>> FindLeadersAsync(Digest digest, CancellationToken cancellationToken)
+    /// <param name="mayClaim">
+    /// The request is this node's containerd's: only then is a claim published when nobody claimed the blob (a claim
+    /// is a DHT record every node acts on, and leading only helps when our own containerd downloads the blob next).
+    /// Any other client may follow existing claims, and is told 404 otherwise.
+    /// </param>
+    public async Task<IReadOnlyList<RoutedPeer>> FindLeadersAsync(Digest digest, bool mayClaim, CancellationToken cancellationToken)
     {
         Prune();
         string key = ClaimKey(digest);
@@ -52,6 +58,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
             _instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), claimants[0].Id);
             return claimants;
+        }
+
+        if (!mayClaim)
+        {
+            _refusals.Refuse(RefusalReason.ClaimNotLocal, $"{digest}: nobody claimed it, and the client is not this node's containerd");
+            return [];
         }
 
         // Peers that find our claim may ask before we have decided: they wait for the decision (OpenInProgressAsync).

@@ -13,11 +13,13 @@ internal sealed record IngestFile(string Folder, long Total)
 
 /// <summary>
 /// Finds containerd's downloads in progress in the content folder. Each has a folder
-/// <c>&lt;content root&gt;/ingest/&lt;hash&gt;/</c> with <c>ref</c> (e.g. <c>k8s.io/1/layer-sha256:&lt;hex&gt;</c>: the pull
-/// names the ref after the digest it expects), <c>total</c> (the expected size, when known) and <c>data</c> (what has
-/// arrived). Anything that does not look like that is ignored: these files are containerd's, not ours.
+/// <c>&lt;content root&gt;/ingest/&lt;hash&gt;/</c> with <c>ref</c> (e.g. <c>k8s.io/1/layer-sha256:&lt;hex&gt;</c>: the
+/// containerd namespace, a lease number, and the pull names the rest after the digest it expects), <c>total</c> (the
+/// expected size, when known) and <c>data</c> (what has arrived). Only downloads of our namespace are ours to serve
+/// (the content folder is shared by every namespace, as committed blobs are, which <c>Content/Info</c> gates); anything
+/// that does not look like that is ignored: these files are containerd's, not ours.
 /// </summary>
-internal sealed class ContainerdIngests(string contentRoot, TimeProvider time) : IDownloadsInProgress
+internal sealed class ContainerdIngests(string contentRoot, string @namespace, TimeProvider time) : IDownloadsInProgress
 {
     private const int MaxRefBytes = 4096;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
@@ -37,7 +39,7 @@ internal sealed class ContainerdIngests(string contentRoot, TimeProvider time) :
         {
             foreach (string folder in Directory.EnumerateDirectories(ingestRoot))
             {
-                if (Read(folder, digest) is { } ingest && Length(ingest.DataPath) is { } length && length > bestLength)
+                if (Read(folder, @namespace, digest) is { } ingest && Length(ingest.DataPath) is { } length && length > bestLength)
                 {
                     (best, bestLength) = (ingest, length);
                 }
@@ -78,12 +80,15 @@ internal sealed class ContainerdIngests(string contentRoot, TimeProvider time) :
         return ingest is null ? null : IngestBlobReader.TryOpen(digest, ingest, CommittedPath(digest), stallLimit, time);
     }
 
-    /// <summary>The ingest in <paramref name="folder"/> when it is a download of <paramref name="digest"/> of known size.</summary>
-    internal static IngestFile? Read(string folder, Digest digest)
+    /// <summary>
+    /// The ingest in <paramref name="folder"/> when it is <paramref name="namespace"/>'s download of
+    /// <paramref name="digest"/> of known size.
+    /// </summary>
+    internal static IngestFile? Read(string folder, string @namespace, Digest digest)
     {
-        string? reference = ReadSmall(Path.Combine(folder, "ref"));
+        string? reference = ReadSmall(Path.Combine(folder, "ref"))?.Trim();
         string? total = ReadSmall(Path.Combine(folder, "total"));
-        if (reference is null || total is null || !NamesDigest(reference.Trim(), digest.ToString()))
+        if (reference is null || total is null || !reference.StartsWith(@namespace + "/", StringComparison.Ordinal) || !NamesDigest(reference, digest.ToString()))
         {
             return null;
         }

@@ -1,11 +1,22 @@
 using System.Net;
 using Spegel.Mirroring;
+using Spegel.Oci;
+using Spegel.Registry;
 
 namespace Spegel.Hosting;
 
 internal static class MirrorSettings
 {
-    public static MirrorOptions From(RegistrySettings settings, string? authorization) => new()
+    /// <summary>
+    /// The key this node signs its peer requests with and checks its peers' with: from the swarm key when there is one,
+    /// else from the Basic-auth credentials (every node has them; a proof reveals neither), else none.
+    /// </summary>
+    public static PeerKey? PeerKey(RegistrySettings settings, BasicAuth auth) =>
+        settings.SwarmKey is { } swarmKey ? Oci.PeerKey.FromSwarmKey(swarmKey)
+        : auth.HeaderValue is { } basic ? Oci.PeerKey.FromBasicAuth(basic)
+        : null;
+
+    public static MirrorOptions From(RegistrySettings settings, PeerKey? peerKey) => new()
     {
         RegistryPort = settings.RegistryAddr.Port,
         ResolveTimeout = settings.MirrorResolveTimeout,
@@ -14,7 +25,9 @@ internal static class MirrorSettings
         MinDataRate = settings.MirrorMinDataRate,
         RateGracePeriod = settings.MirrorRateGracePeriod,
         HedgeDelay = settings.MirrorHedgeDelay,
-        Authorization = authorization,
+        PeerKey = peerKey,
+        // Admitted members (a swarm key) are trusted for tags; where anyone may join, two independent peers must agree.
+        TagConfirmations = settings.SwarmKey is null ? 2 : 1,
     };
 }
 

@@ -76,7 +76,7 @@ internal static class NodeHost
         app.UseMiddleware<RequestLogging>();
         var handler = new RegistryHandler(
             services.Store, services.Readiness, services.Auth, services.Policy, new MissChain(services.Mirror, services.Coalescer, services.Policy), services.Stats,
-            app.Services.GetRequiredService<ILogger<RegistryHandler>>());
+            app.Services.GetRequiredService<ILogger<RegistryHandler>>(), services.PeerAuth, services.NodeAddresses, services.Refusals);
         app.Run(handler.HandleAsync);
         return app;
     }

@@ -90,13 +90,19 @@ internal static partial class RegistryApp
             new AdvertiserOptions(location.Root, TimeSpan.FromMinutes(1), TimeProvider.System),
             loggerFactory.CreateLogger<Advertiser>(),
             instruments);
-        var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
+        var peerKey = MirrorSettings.PeerKey(settings, auth);
+        var mirrorOptions = MirrorSettings.From(settings, peerKey);
         var stats = new MirrorStats(TimeProvider.System, instruments);
+        var refusals = new Refusals(instruments, loggerFactory.CreateLogger<Refusals>(), TimeProvider.System);
         var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
-            ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>(), instruments)
+            ? new PullCoalescer(
+                router, new ContainerdIngests(contentRoot, settings.ContainerdNamespace, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>(), instruments, refusals)
             : null;
-        var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory);
-        var services = new RegistryServices(store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer);
+        var mirror = PeerMirror.Create(router, peerHttp, mirrorOptions, stats, loggerFactory, refusals);
+        var nodeAddresses = new NodeAddresses(settings.NodeIp, TimeProvider.System);
+        var services = new RegistryServices(
+            store, new NodeReadiness(router, advertiser), auth, policy, mirror, stats, coalescer,
+            new PeerAuthenticator(peerKey, nodeAddresses, TimeProvider.System), nodeAddresses, refusals);
         string localHost = settings.RegistryAddr.IsAnyHost ? "127.0.0.1" : settings.RegistryAddr.Host.Contains(':', StringComparison.Ordinal) ? $"[{settings.RegistryAddr.Host}]" : settings.RegistryAddr.Host;
         var measurer = new PullMeasurer(measureHttp, new Uri($"http://{localHost}:{settings.RegistryAddr.Port}"), router, auth.HeaderValue);
         var parts = new NodeParts(router, advertiser, new DebugSources(router, advertiser, stats, services.Readiness, preflight), measurer);

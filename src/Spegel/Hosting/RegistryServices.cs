@@ -13,4 +13,7 @@ internal sealed record RegistryServices(
     ContentPolicy Policy,
     PeerMirror? Mirror,
     MirrorStats Stats,
-    Coalescing.PullCoalescer? Coalescer = null);
+    Coalescing.PullCoalescer? Coalescer = null,
+    PeerAuthenticator? PeerAuth = null,
+    INodeAddresses? NodeAddresses = null,
+    Telemetry.Refusals? Refusals = null);

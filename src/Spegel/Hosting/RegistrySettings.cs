@@ -82,5 +82,8 @@ internal sealed record RegistrySettings
 
     public required string BasicAuthDir { get; init; }
 
+    /// <summary><c>--node-ip</c>: this node's IP as containerd reaches the registry from it, or null.</summary>
+    public System.Net.IPAddress? NodeIp { get; init; }
+
     public required bool Preflight { get; init; }
 }

@@ -1,3 +1,5 @@
+using Spegel.Oci;
+
 namespace Spegel.Mirroring;
 
 /// <summary>How requests are mirrored from peers (SPEC §3.1).</summary>
@@ -56,8 +58,17 @@ internal sealed record MirrorOptions
     /// <summary>Lookups are cached this long (containerd's multipart fetch asks for one digest many times).</summary>
     public TimeSpan LookupCacheTtl { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The Authorization header peers expect, when Basic auth is configured cluster-wide.</summary>
-    public string? Authorization { get; init; }
+    /// <summary>
+    /// The key peer requests are signed with (<see cref="PeerProof"/>), or null. containerd's Basic-auth credentials
+    /// are never sent to peers: the DHT names them, and anyone can join the DHT without a swarm key.
+    /// </summary>
+    public PeerKey? PeerKey { get; init; }
+
+    /// <summary>
+    /// How many independent peers (no address in common) must answer a tag with the same manifest before it is served:
+    /// 1 where members are admitted (a swarm key), 2 where anyone may join the DHT, so one member cannot hijack a tag.
+    /// </summary>
+    public int TagConfirmations { get; init; } = 2;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Spegel.Oci;
 using Spegel.Routing;
@@ -8,8 +9,10 @@ namespace Spegel.Mirroring;
 /// <summary>
 /// Asks peers, knowing nothing of the server's request or response: the request goes to
 /// <c>http://&lt;peer ip&gt;:&lt;our registry port&gt;</c> (a new connection tries every address of the peer, see
-/// <see cref="PeerDialer"/>) with <c>X-Spegel-Mirrored: true</c>, so the peer never forwards it again. A peer slow to
-/// answer gets a hedge to the next one; a 404 or an error moves on at once; at most the budget of peers is asked.
+/// <see cref="PeerDialer"/>) with <c>X-Spegel-Mirrored: true</c>, so the peer never forwards it again, and with a
+/// proof of membership when the node has a peer key (<see cref="PeerProof"/>); never with containerd's credentials. A
+/// peer slow to answer gets a hedge to the next one; a 404 or an error moves on at once; at most the budget of peers
+/// is asked.
 /// </summary>
 internal sealed partial class PeerClient(HttpClient http, MirrorOptions options, MirrorStats stats, ILogger<PeerClient> logger)
 {
@@ -111,10 +114,20 @@ internal sealed partial class PeerClient(HttpClient http, MirrorOptions options,
 
     private Task<HttpResponseMessage> SendAsync(PeerRequest request, RoutedPeer peer, string? range, CancellationToken cancellationToken)
     {
-        var uri = new Uri($"http://{new IPEndPoint(PeerDialer.Preferred(peer.Addresses), options.RegistryPort)}{request.PathAndQuery}");
-        var message = new HttpRequestMessage(request.Head ? HttpMethod.Head : HttpMethod.Get, uri) { Version = HttpVersion.Version11 };
+        string host = new IPEndPoint(PeerDialer.Preferred(peer.Addresses), options.RegistryPort).ToString();
+        string pathAndQuery = request.PathAndQuery;
+        var method = request.AsksHead ? HttpMethod.Head : HttpMethod.Get;
+        var message = new HttpRequestMessage(method, new Uri($"http://{host}{pathAndQuery}")) { Version = HttpVersion.Version11 };
         message.Options.Set(PeerDialer.AddressesKey, peer.Addresses); // a new connection tries every address
+        message.Headers.Host = host; // exactly what the proof covers
         message.Headers.TryAddWithoutValidation(PeerProtocol.MirroredHeader, "true");
+        if (options.PeerKey is { } key)
+        {
+            // Our proof of membership; containerd's credentials never leave the node (whoever the DHT names gets this).
+            message.Headers.TryAddWithoutValidation(
+                PeerProtocol.ProofHeader, PeerProof.Create(key, method.Method, host, pathAndQuery, options.Time.GetUtcNow(), RandomNumberGenerator.GetBytes(PeerProof.NonceBytes)));
+        }
+
         foreach (string accept in request.Accept)
         {
             message.Headers.TryAddWithoutValidation("Accept", accept);
@@ -123,11 +136,6 @@ internal sealed partial class PeerClient(HttpClient http, MirrorOptions options,
         if (!string.IsNullOrEmpty(range))
         {
             message.Headers.TryAddWithoutValidation("Range", range);
-        }
-
-        if (options.Authorization is { } authorization)
-        {
-            message.Headers.TryAddWithoutValidation("Authorization", authorization);
         }
 
         return http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);

@@ -1,7 +1,9 @@
 using System.Net;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Spegel.Oci;
 using Spegel.Routing;
+using Spegel.Telemetry;
 
 namespace Spegel.Mirroring;
 
@@ -12,20 +14,25 @@ namespace Spegel.Mirroring;
 /// <item>peers come from the lookup cache as they are found (at most the resolve timeout between two), or from the
 /// caller (the leaders of a coalesced pull);</item>
 /// <item><see cref="PeerClient"/> asks them, hedged, at most <c>--mirror-resolve-retries</c> of them;</item>
-/// <item>HEAD answers pass their headers; manifests are read whole and checked against their digest before a byte is
-/// sent (<see cref="PeerFetch.Whole"/>);</item>
+/// <item>a manifest is fetched whole for HEAD and GET alike and checked before a byte is sent
+/// (<see cref="PeerFetch.Whole"/>): by digest, against the digest; by tag, by agreement of
+/// <see cref="MirrorOptions.TagConfirmations"/> independent peers (<see cref="TagAgreement"/>);</item>
+/// <item>a blob HEAD passes the peer's headers, named with the digest asked for;</item>
 /// <item>a blob GET becomes a <see cref="VerifiedBlobRelay"/> (<see cref="PeerFetch.Stream"/>): resumed across peers,
 /// verified when whole.</item>
 /// </list>
+/// What the client asked for decides what is accepted: a request without a Range is answered 200 or not at all (a
+/// peer's 206 or 416 to it is refused: it would bypass the whole-blob digest check).
 /// </summary>
-internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client, MirrorOptions options, MirrorStats stats, ILogger<PeerMirror> logger)
+internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client, MirrorOptions options, MirrorStats stats, ILogger<PeerMirror> logger, Refusals refusals)
 {
     /// <summary>The mirror over <paramref name="router"/>'s lookups, asking peers with <paramref name="http"/>.</summary>
-    public static PeerMirror Create(IRouter router, HttpClient http, MirrorOptions options, MirrorStats stats, ILoggerFactory? loggers = null)
+    public static PeerMirror Create(IRouter router, HttpClient http, MirrorOptions options, MirrorStats stats, ILoggerFactory? loggers = null, Refusals? refusals = null)
     {
         loggers ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         return new PeerMirror(
-            new LookupCache(router, options, stats.Instruments), new PeerClient(http, options, stats, loggers.CreateLogger<PeerClient>()), options, stats, loggers.CreateLogger<PeerMirror>());
+            new LookupCache(router, options, stats.Instruments), new PeerClient(http, options, stats, loggers.CreateLogger<PeerClient>()), options, stats, loggers.CreateLogger<PeerMirror>(),
+            refusals ?? new Refusals(stats.Instruments, loggers.CreateLogger<Refusals>(), options.Time));
     }
 
     /// <summary>What peers have for <paramref name="request"/>; null when none of them could answer.</summary>
@@ -36,9 +43,11 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         PeerFetch? fetch = null;
         try
         {
-            fetch = request.IsBlobStream
-                ? await FetchStreamAsync(request, candidates, cancellationToken).ConfigureAwait(false)
-                : await FetchWholeAsync(request, candidates, cancellationToken).ConfigureAwait(false);
+            fetch = request.Distribution.Kind == DistributionKind.Manifest
+                ? await FetchManifestAsync(request, candidates, cancellationToken).ConfigureAwait(false)
+                : request.IsBlobStream
+                    ? await FetchStreamAsync(request, candidates, cancellationToken).ConfigureAwait(false)
+                    : await FetchBlobHeadAsync(request, candidates, cancellationToken).ConfigureAwait(false);
             return fetch;
         }
         finally
@@ -50,24 +59,35 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         }
     }
 
-    /// <summary>HEAD requests and manifests: small answers, checked completely before anything is sent.</summary>
-    private async Task<PeerFetch?> FetchWholeAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, CancellationToken cancellationToken)
+    /// <summary>
+    /// HEAD or GET of a manifest: fetched whole (≤ 4 MiB) and checked before anything is sent. By digest the bytes must
+    /// hash to it; by tag, <see cref="MirrorOptions.TagConfirmations"/> peers with no address in common must answer
+    /// the same bytes, and a peer's <c>Docker-Content-Digest</c> must name what it sent. The answer is named with the
+    /// verified digest and the media type sniffed from the bytes, as a local manifest is.
+    /// </summary>
+    private async Task<PeerFetch?> FetchManifestAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, CancellationToken cancellationToken)
     {
-        int budget = options.ResolveRetries;
-        string? range = request.Head && request.Distribution.Kind == DistributionKind.Blob ? request.Range : null;
+        bool byTag = request.Distribution.Digest is null;
+        var agreement = byTag ? new TagAgreement(options.TagConfirmations) : null;
+        await using var independent = byTag ? TagAgreement.Independent(peers, cancellationToken).GetAsyncEnumerator(cancellationToken) : null;
+        var candidates = independent ?? peers;
+        int budget = byTag ? Math.Max(options.ResolveRetries, options.TagConfirmations) : options.ResolveRetries;
         while (budget > 0)
         {
-            var answer = await client.FirstAnswerAsync(request, peers, range, options.HeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
+            var answer = await client.FirstAnswerAsync(request, candidates, null, options.HeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
             if (answer is not { } found)
             {
-                return null;
+                break;
             }
 
             budget -= found.Attempts;
             using var response = found.Response;
-            if (request.Head)
+            if (response.StatusCode != HttpStatusCode.OK)
             {
-                return new PeerFetch.Whole(found.Peer, PeerHeaders.From(response, response.Content.Headers.ContentLength), null);
+                // A Range was never sent for a manifest: a 206 or 416 answers something else.
+                refusals.Refuse(RefusalReason.PartialForWhole, $"peer {found.Peer.Id} answered {(int)response.StatusCode} for manifest {request.Key}");
+                client.Failed(found.Peer, request.Key, $"answered {(int)response.StatusCode} for a whole manifest");
+                continue;
             }
 
             byte[] body;
@@ -83,49 +103,163 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
                 continue;
             }
 
-            if (!MatchesDigest(request.Distribution, response, body))
+            if (Verify(request, found.Peer, response, body) is not { } digest)
             {
-                stats.DigestMismatch();
-                client.Failed(found.Peer, request.Key, "manifest does not match its digest");
                 continue;
             }
 
+            if (agreement is not null && !agreement.Add(digest))
+            {
+                continue; // not confirmed yet: ask the next independent peer
+            }
+
             stats.AddBytes(body.Length);
-            return new PeerFetch.Whole(found.Peer, PeerHeaders.From(response, body.Length), body);
+            var headers = PeerHeaders.From(response, body.Length) with
+            {
+                DockerContentDigest = digest.ToString(),
+                ContentType = MediaTypes.Sniff(body) ?? response.Content.Headers.ContentType?.ToString(),
+            };
+            return new PeerFetch.Whole(found.Peer, headers, request.Head ? null : body);
+        }
+
+        if (agreement is not null)
+        {
+            refusals.Refuse(
+                agreement.Disagreement ? RefusalReason.TagDisagreement : RefusalReason.TagUnconfirmed,
+                $"tag {request.Key}: {agreement.Answers} independent peers answered, {options.TagConfirmations} must agree; containerd resolves it upstream");
         }
 
         return null;
     }
 
-    /// <summary>GET of a blob: the first peer to answer, as a relay that resumes from the others.</summary>
+    /// <summary>
+    /// The digest of a manifest answer, or null when it is refused: by digest, the bytes must hash to the digest asked
+    /// for; by tag, the digest is the bytes' own, and a <c>Docker-Content-Digest</c> the peer sent must name the same.
+    /// </summary>
+    private Digest? Verify(PeerRequest request, RoutedPeer peer, HttpResponseMessage response, byte[] body)
+    {
+        if (request.Distribution.Digest is { } asked)
+        {
+            if (asked.MatchesContent(body))
+            {
+                return asked;
+            }
+
+            stats.DigestMismatch();
+            client.Failed(peer, request.Key, "manifest does not match its digest");
+            return null;
+        }
+
+        string? named = PeerHeaders.First(response, "Docker-Content-Digest");
+        if (named is null)
+        {
+            return Digest.Sha256(SHA256.HashData(body));
+        }
+
+        if (Digest.TryParse(named, out var digest, out _) && digest.MatchesContent(body))
+        {
+            return digest;
+        }
+
+        stats.DigestMismatch();
+        refusals.Refuse(RefusalReason.DigestHeaderMismatch, $"peer {peer.Id} answered tag {request.Key} with bytes that are not {named}");
+        client.Failed(peer, request.Key, "manifest does not match the digest the peer named");
+        return null;
+    }
+
+    /// <summary>HEAD of a blob: the first peer's headers, for the span asked for, named with the digest asked for.</summary>
+    private async Task<PeerFetch?> FetchBlobHeadAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, CancellationToken cancellationToken)
+    {
+        var asked = request.Distribution.Digest!.Value;
+        int budget = options.ResolveRetries;
+        while (budget > 0)
+        {
+            var answer = await client.FirstAnswerAsync(request, peers, request.Range, options.HeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
+            if (answer is not { } found)
+            {
+                return null;
+            }
+
+            budget -= found.Attempts;
+            using var response = found.Response;
+            if (!AnswersWhatWasAsked(request, found, "HEAD"))
+            {
+                continue;
+            }
+
+            string? named = PeerHeaders.First(response, "Docker-Content-Digest");
+            if (named is not null && named != asked.ToString())
+            {
+                refusals.Refuse(RefusalReason.DigestHeaderMismatch, $"peer {found.Peer.Id} named {named} for blob {asked}");
+                client.Failed(found.Peer, request.Key, "named another digest");
+                continue;
+            }
+
+            var headers = PeerHeaders.From(response, response.Content.Headers.ContentLength) with { DockerContentDigest = asked.ToString() };
+            return new PeerFetch.Whole(found.Peer, headers, null);
+        }
+
+        return null;
+    }
+
+    /// <summary>GET of a blob: the first peer to answer what was asked, as a relay that resumes from the others.</summary>
     private async Task<PeerFetch?> FetchStreamAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, CancellationToken cancellationToken)
     {
-        var answer = await client.FirstAnswerAsync(request, peers, request.Range, options.BlobHeaderTimeout, options.ResolveRetries, cancellationToken).ConfigureAwait(false);
-        if (answer is not { } found)
+        int budget = options.ResolveRetries;
+        while (budget > 0)
         {
-            return null;
-        }
-
-        var response = found.Response;
-        if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
-        {
-            // The blob exists; the range is wrong: pass the peer's answer on.
-            using (response)
+            var answer = await client.FirstAnswerAsync(request, peers, request.Range, options.BlobHeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
+            if (answer is not { } found)
             {
-                byte[] error = await ReadSmallAsync(response, cancellationToken).ConfigureAwait(false);
-                return new PeerFetch.Whole(found.Peer, PeerHeaders.From(response, error.Length), error);
+                return null;
             }
+
+            budget -= found.Attempts;
+            var response = found.Response;
+            if (!AnswersWhatWasAsked(request, found, "GET"))
+            {
+                response.Dispose();
+                continue;
+            }
+
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
+            {
+                // The blob exists; the range asked for is wrong: pass the peer's answer on.
+                using (response)
+                {
+                    byte[] error = await ReadSmallAsync(response, cancellationToken).ConfigureAwait(false);
+                    return new PeerFetch.Whole(found.Peer, PeerHeaders.From(response, error.Length), error);
+                }
+            }
+
+            if (!PeerHeaders.TryGetSpan(response, out long start, out long end, out long? total))
+            {
+                client.Failed(found.Peer, request.Key, "answer without a usable Content-Length or Content-Range");
+                response.Dispose();
+                continue;
+            }
+
+            return new PeerFetch.Stream(new VerifiedBlobRelay(client, request, peers, found, (start, end, total), budget, options, stats, logger));
         }
 
-        if (!PeerHeaders.TryGetSpan(response, out long start, out long end, out long? total))
+        return null;
+    }
+
+    /// <summary>
+    /// A request for the whole blob is answered 200 and nothing else: a 206 (even of every byte) or a 416 would be
+    /// passed on unverified, since only a whole answer is hashed. Refused here, counted and logged; the next peer is asked.
+    /// </summary>
+    private bool AnswersWhatWasAsked(PeerRequest request, PeerAnswer answer, string method)
+    {
+        if (!request.IsWhole || answer.Response.StatusCode == HttpStatusCode.OK)
         {
-            client.Failed(found.Peer, request.Key, "answer without a usable Content-Length or Content-Range");
-            response.Dispose();
-            return null;
+            return true;
         }
 
-        return new PeerFetch.Stream(new VerifiedBlobRelay(
-            client, request, peers, found, (start, end, total), options.ResolveRetries - found.Attempts, options, stats, logger));
+        int status = (int)answer.Response.StatusCode;
+        refusals.Refuse(RefusalReason.PartialForWhole, $"peer {answer.Peer.Id} answered {status} to a {method} of the whole of {request.Key}");
+        client.Failed(answer.Peer, request.Key, $"answered {status} for the whole blob");
+        return false;
     }
 
     private static async Task<byte[]> ReadSmallAsync(HttpResponseMessage response, CancellationToken cancellationToken)
@@ -154,17 +288,5 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         }
 
         return buffer.ToArray();
-    }
-
-    /// <summary>By digest: the body must hash to it. By tag: to the digest the peer names, when it names one.</summary>
-    private static bool MatchesDigest(DistributionRequest request, HttpResponseMessage response, byte[] body)
-    {
-        Digest? expected = request.Digest;
-        if (expected is null && response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var named, out _))
-        {
-            expected = named;
-        }
-
-        return expected is not { } digest || digest.MatchesContent(body);
     }
 }

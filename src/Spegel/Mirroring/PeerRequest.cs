@@ -31,6 +31,15 @@ internal sealed record PeerRequest(DistributionRequest Distribution, bool Head, 
 
     /// <summary>A blob GET, the only answer that is streamed (and resumed, and verified when whole).</summary>
     public bool IsBlobStream => !Head && Distribution.Kind == DistributionKind.Blob;
+
+    /// <summary>
+    /// Whether peers are asked with HEAD: only for a blob's HEAD. A manifest is always fetched whole, so that HEAD and
+    /// GET are verified alike (a HEAD answer carries no bytes to check its digest against).
+    /// </summary>
+    public bool AsksHead => Head && Distribution.Kind == DistributionKind.Blob;
+
+    /// <summary>The client asked for the whole content (no Range): only a 200 answers that.</summary>
+    public bool IsWhole => string.IsNullOrEmpty(Range);
 }
 
 /// <summary>A peer's first good answer: 200, 206 or 416 (the blob exists, the range is wrong).</summary>
@@ -78,6 +87,7 @@ internal sealed record PeerHeaders(int Status, string? ContentType, long? Conten
         return false;
     }
 
-    private static string? First(HttpResponseMessage response, string name) =>
+    /// <summary>The first value of a response or content header, or null.</summary>
+    public static string? First(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values) ? values.FirstOrDefault() : null;
 }

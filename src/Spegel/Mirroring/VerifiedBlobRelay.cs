@@ -71,7 +71,8 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         _peer = answer.Peer;
         _budget = budget;
         FirstPeer = answer.Peer;
-        Headers = PeerHeaders.From(answer.Response, _end - _start + 1);
+        // Named with the digest asked for: the peer's own name for it is not passed on.
+        Headers = PeerHeaders.From(answer.Response, _end - _start + 1) with { DockerContentDigest = request.Distribution.Digest!.Value.ToString() };
     }
 
     /// <summary>What to answer our client with: the first peer's status and headers, with the span's length.</summary>
@@ -88,7 +89,9 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     /// <summary>Relays the body into <paramref name="target"/> until it is complete, or says why it is not.</summary>
     public async Task<RelayResult> CopyToAsync(Stream target, CancellationToken cancellationToken)
     {
-        bool verify = _current.StatusCode == HttpStatusCode.OK;
+        // What our client asked for decides: a whole blob is always hashed (the mirror accepts only a 200 for it); a
+        // range is hashed when a peer answered it with the whole blob.
+        bool verify = _request.IsWhole || _current.StatusCode == HttpStatusCode.OK;
         using var hash = verify ? _request.Distribution.Digest!.Value.CreateHash() : null;
         long expected = _end - _start + 1;
         while (true)

@@ -11,4 +11,5 @@ internal static class OciErrorCodes
     public const string Unauthorized = "UNAUTHORIZED";
     public const string RangeInvalid = "RANGE_INVALID";
     public const string Unsupported = "UNSUPPORTED";
+    public const string Denied = "DENIED";
 }

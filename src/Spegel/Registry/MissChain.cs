@@ -22,14 +22,15 @@ internal abstract record Miss
 /// A request the local store could not answer, step by step. Each step returns what it found; none writes the response
 /// (<see cref="RegistryHandler"/> does):
 /// <list type="number">
-/// <item>a peer asking (<c>X-Spegel-Mirrored</c>) for a blob this node downloads for the cluster: the download in
-/// progress (<see cref="PullCoalescer.OpenInProgressAsync"/>);</item>
+/// <item>a peer asking (<c>X-Spegel-Mirrored</c>, with a valid proof whenever the node has a peer key) for a blob this
+/// node downloads for the cluster: the download in progress (<see cref="PullCoalescer.OpenInProgressAsync"/>);</item>
 /// <item>any other request from a peer: not found (a peer's request is never forwarded again: loop prevention);</item>
 /// <item>a reference the policy keeps from mirroring: not found;</item>
 /// <item>the peers that hold it (<see cref="PeerMirror"/>: lookup, hedging, digest checks, resume);</item>
 /// <item>a whole blob nobody holds: the node downloading it for the cluster, asked through the same mirror
 /// (<see cref="PullCoalescer.FindLeadersAsync"/>); when this node leads, not found, and its containerd downloads the
-/// blob from the upstream.</item>
+/// blob from the upstream. Only this node's containerd may make it lead (claim the download): any other client can
+/// follow a claim but not publish one.</item>
 /// </list>
 /// </summary>
 internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, ContentPolicy policy)
@@ -39,7 +40,7 @@ internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, Co
         bool blob = request is { Kind: DistributionKind.Blob, Digest: not null };
         if (client.FromPeer)
         {
-            if (blob && coalescer is not null && await coalescer.OpenInProgressAsync(request.Digest!.Value, cancellationToken).ConfigureAwait(false) is { } inProgress)
+            if (blob && client.PeerVerified && coalescer is not null && await coalescer.OpenInProgressAsync(request.Digest!.Value, cancellationToken).ConfigureAwait(false) is { } inProgress)
             {
                 return new Miss.InProgress(inProgress);
             }
@@ -60,7 +61,7 @@ internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, Co
 
         if (blob && peerRequest.IsBlobStream && string.IsNullOrEmpty(client.Range) && coalescer is not null)
         {
-            var leaders = await coalescer.FindLeadersAsync(request.Digest!.Value, cancellationToken).ConfigureAwait(false);
+            var leaders = await coalescer.FindLeadersAsync(request.Digest!.Value, mayClaim: client.FromThisNode, cancellationToken).ConfigureAwait(false);
             if (leaders.Count > 0 && await mirror.FetchAsync(peerRequest, leaders.ToAsyncEnumerable(), cancellationToken).ConfigureAwait(false) is { } followed)
             {
                 return new Miss.FromPeers(followed);
@@ -72,4 +73,16 @@ internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, Co
 }
 
 /// <summary>What of the client's request matters to the miss steps (the registry reads it off the HTTP request).</summary>
-internal sealed record RegistryRequest(bool FromPeer, bool Head, string? Range, IReadOnlyList<string> Accept);
+/// <param name="FromPeer">Answered as a peer's request: from this node only, never forwarded (<c>X-Spegel-Mirrored</c>,
+/// which with a swarm key counts only with a valid proof).</param>
+internal sealed record RegistryRequest(bool FromPeer, bool Head, string? Range, IReadOnlyList<string> Accept)
+{
+    /// <summary>
+    /// The peer proved it holds this node's peer key, or the node has none to prove it with: it may follow a download
+    /// in progress here.
+    /// </summary>
+    public bool PeerVerified { get; init; }
+
+    /// <summary>The client is this node's containerd (loopback or one of the node's addresses): it may claim downloads.</summary>
+    public bool FromThisNode { get; init; }
+}

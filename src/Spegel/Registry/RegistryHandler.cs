@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Spegel.Mirroring;
 using Spegel.Oci;
 using Spegel.Store;
+using Spegel.Telemetry;
 
 namespace Spegel.Registry;
 
@@ -30,8 +31,15 @@ internal sealed partial class RegistryHandler(
     ContentPolicy policy,
     MissChain misses,
     MirrorStats stats,
-    ILogger<RegistryHandler> logger)
+    ILogger<RegistryHandler> logger,
+    PeerAuthenticator? peers = null,
+    INodeAddresses? node = null,
+    Refusals? refusals = null)
 {
+    private readonly PeerAuthenticator _peers = peers ?? PeerAuthenticator.None;
+    private readonly INodeAddresses _node = node ?? FixedNodeAddresses.None;
+    private readonly Refusals _refusals = refusals ?? new Refusals(stats.Instruments);
+
     private const int MaxHeaderBytes = 16 * 1024;
     private readonly BlobContentTypes _blobTypes = new();
 
@@ -79,13 +87,26 @@ internal sealed partial class RegistryHandler(
             return;
         }
 
-        if (!auth.IsAuthorized(request))
+        var origin = Classify(context, target);
+        if (!auth.IsAuthorized(request) && !origin.ProofValid)
         {
             log.Handler = "unauthorized";
             response.Headers.WWWAuthenticate = "Basic realm=\"spegel\"";
             await OciError.WriteAsync(context, StatusCodes.Status401Unauthorized, OciErrorCodes.Unauthorized, "authentication required").ConfigureAwait(false);
             return;
         }
+
+        if (origin.Mirrored && _peers.ProofRequired && !origin.ProofValid)
+        {
+            // With a swarm key, X-Spegel-Mirrored is a member's claim: without its proof, nothing is answered as a peer's.
+            log.Handler = "unauthorized";
+            await OciError.WriteAsync(
+                context, StatusCodes.Status403Forbidden, OciErrorCodes.Denied,
+                $"a peer request ({PeerProtocol.MirroredHeader}) needs a valid {PeerProtocol.ProofHeader}: every node needs the same swarm key, and clocks within {PeerAuthenticator.MaxSkew.TotalSeconds} s").ConfigureAwait(false);
+            return;
+        }
+
+        log.FromPeer = origin.Mirrored;
 
         string path;
         try
@@ -263,15 +284,53 @@ internal sealed partial class RegistryHandler(
         }
     }
 
+    /// <summary>
+    /// Who is asking: a peer (<c>X-Spegel-Mirrored</c>), proven or not (<see cref="PeerAuthenticator"/>), and whether the
+    /// client is this node's containerd. Checked once per request (a proof's nonce is spent); refusals are counted.
+    /// </summary>
+    private RequestOrigin Classify(HttpContext context, string target)
+    {
+        var request = context.Request;
+        var connection = context.Connection;
+        var proof = _peers.Check(request.Headers[PeerProtocol.ProofHeader], request.Method, request.Headers.Host, target, connection.LocalIpAddress);
+        bool mirrored = PeerProtocol.IsMirrored(request.Headers[PeerProtocol.MirroredHeader]);
+        RefusalReason? refused = proof switch
+        {
+            ProofStatus.Invalid => RefusalReason.ProofInvalid,
+            ProofStatus.Expired => RefusalReason.ProofExpired,
+            ProofStatus.Replayed => RefusalReason.ProofReplayed,
+            ProofStatus.WindowFull => RefusalReason.ProofWindowFull,
+            ProofStatus.Absent when mirrored && _peers.ProofRequired => RefusalReason.ProofMissing,
+            _ => null,
+        };
+        if (refused is { } reason)
+        {
+            _refusals.Refuse(reason, $"{request.Method} {PathOf(target)} from {connection.RemoteIpAddress}");
+        }
+
+        var origin = new RequestOrigin(
+            mirrored,
+            proof == ProofStatus.Valid,
+            proof == ProofStatus.Valid || _peers.Key is null,
+            !mirrored && NodeAddress.IsLocalClient(connection.RemoteIpAddress, connection.LocalIpAddress, _node));
+        context.Features.Set(origin);
+        return origin;
+    }
+
     /// <summary>A local miss: whatever <see cref="MissChain"/> finds, written here, or 404.</summary>
     private async Task NotFoundAsync(HttpContext context, DistributionRequest distribution)
     {
         var request = context.Request;
+        var origin = context.Features.Get<RequestOrigin>() ?? RequestOrigin.Unknown;
         var client = new RegistryRequest(
-            PeerProtocol.IsMirrored(request.Headers[PeerProtocol.MirroredHeader]),
+            origin.Mirrored,
             HttpMethods.IsHead(request.Method),
             request.Headers.Range.Count > 0 ? request.Headers.Range.ToString() : null,
-            [.. request.Headers.Accept.OfType<string>()]);
+            [.. request.Headers.Accept.OfType<string>()])
+        {
+            PeerVerified = origin.PeerVerified,
+            FromThisNode = origin.FromThisNode,
+        };
         var miss = await misses.ResolveAsync(distribution, client, context.RequestAborted).ConfigureAwait(false);
         switch (miss)
         {
@@ -411,6 +470,16 @@ internal sealed partial class RegistryHandler(
         }
 
         return total;
+    }
+
+    /// <summary>Who sent a request (<see cref="Classify"/>), for the steps after the local store.</summary>
+    /// <param name="Mirrored">Marked as a peer's request (and, with a swarm key, proven).</param>
+    /// <param name="ProofValid">A valid proof of the peer key came with it.</param>
+    /// <param name="PeerVerified">Valid proof, or the node has no peer key to check one with.</param>
+    /// <param name="FromThisNode">Not a peer's, and from this node's containerd (loopback or the node's addresses).</param>
+    private sealed record RequestOrigin(bool Mirrored, bool ProofValid, bool PeerVerified, bool FromThisNode)
+    {
+        public static RequestOrigin Unknown { get; } = new(false, false, false, false);
     }
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Serving blob {Digest} failed after the headers were sent; aborting the response: {Reason}")]

@@ -18,6 +18,9 @@ internal sealed class RequestLogFeature
     /// <summary>Body bytes sent, when counted (a stream that may be cut short); null: the Content-Length.</summary>
     public long? BytesSent { get; set; }
 
+    /// <summary>Answered as a peer's request (<c>X-Spegel-Mirrored</c>, proven where a swarm key requires it).</summary>
+    public bool FromPeer { get; set; }
+
     /// <summary>The OCI error code and message of an error answer.</summary>
     public string Error { get; set; } = string.Empty;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Spegel.Oci;
 using Spegel.Telemetry;
 
 namespace Spegel.Registry;
@@ -61,8 +60,7 @@ internal sealed partial class RequestLogging(RequestDelegate next, SpegelInstrum
             instruments.ObserveHttp(label, method, context.Response.StatusCode, elapsed, bytes);
         }
 
-        if (context.Response.StatusCode is 200 or 206 && log.Source is "local" or "in-progress"
-            && PeerProtocol.IsMirrored(context.Request.Headers[PeerProtocol.MirroredHeader]))
+        if (context.Response.StatusCode is 200 or 206 && log.Source is "local" or "in-progress" && log.FromPeer)
         {
             instruments.PeerBytesServed.Inc(bytes);
         }

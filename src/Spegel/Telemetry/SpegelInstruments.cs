@@ -39,6 +39,7 @@ internal sealed class SpegelInstruments
         InProgressServed = f.CreateCounter("spegel_in_progress_served_total", "Peer requests served from a download still in progress on this node.");
         PreflightFindings = f.CreateGauge("spegel_preflight_findings", "Problems the start-up check found in containerd's configuration, 1 per finding (the log and the debug page say what to change).", "check", "severity");
         MirrorAborted = f.CreateCounter("spegel_mirror_aborted_total", "Mirrored responses cut short after their headers were sent, by reason: digest_mismatch, no_peer_to_resume, resume_rejected, client_gone.", "reason");
+        Refusals = f.CreateCounter("spegel_refusals_total", "Peer requests, peer answers and claims refused on trust grounds, by reason (a fixed set: see docs/security.md).", "reason");
     }
 
     /// <summary>The registry these instruments are in (exported by the metrics endpoint).</summary>
@@ -88,6 +89,9 @@ internal sealed class SpegelInstruments
     public Gauge PreflightFindings { get; }
 
     public Counter MirrorAborted { get; }
+
+    /// <summary>Counted through <see cref="Refusals"/> (with its rate-limited log), by <see cref="RefusalReason"/>.</summary>
+    public Counter Refusals { get; }
 
     /// <summary>One finished request; <paramref name="handler"/> is one of <see cref="HttpHandlerLabel"/>'s values, the method GET or HEAD.</summary>
     public void ObserveHttp(string handler, string method, int status, TimeSpan elapsed, long bytes)

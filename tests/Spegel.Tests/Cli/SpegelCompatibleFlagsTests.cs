@@ -53,6 +53,39 @@ public sealed class SpegelCompatibleFlagsTests
         Assert.Equal(IdShape.List, settings!.HttpBootstrapIdShape);
     }
 
+    [Theory]
+    [InlineData("10.0.0.5", "10.0.0.5")]
+    [InlineData("2001:db8::5", "2001:db8::5")]
+    [InlineData("[2001:db8::5]", "2001:db8::5")]
+    [InlineData("", null)]
+    public void NodeIpIsTheChartsNodeIpVariable(string value, string? expected)
+    {
+        // The chart sets NODE_IP on the registry container (Spegel's chart does too, unused by Spegel's registry).
+        var settings = Spegel.Tests.Registry.RegistryServer.Settings(new Dictionary<string, string> { ["NODE_IP"] = value }, "--bootstrap-kind", "static");
+        Assert.Equal(expected, settings.NodeIp?.ToString());
+        Assert.Null(Spegel.Tests.Registry.RegistryServer.Settings("--bootstrap-kind", "static").NodeIp);
+    }
+
+    [Theory]
+    [InlineData("node-a")]
+    [InlineData("10.0.0")]
+    [InlineData("10")]
+    [InlineData("10.0.0.5:5000")]
+    [InlineData("fe80::1%eth0")]
+    public void ANodeIpThatIsNotAnAddressNamesTheFlag(string value)
+    {
+        var (settings, errors) = Bind("--bootstrap-kind", "static", "--node-ip", value);
+        Assert.Null(settings);
+        Assert.Contains(errors, e => e.StartsWith("--node-ip: got", StringComparison.Ordinal) && e.Contains(value, StringComparison.Ordinal) && e.Contains("an IP address", StringComparison.Ordinal));
+
+        var command = new RegistryCommand(environment: new Dictionary<string, string> { ["NODE_IP"] = value });
+        var root = new RootCommand();
+        root.Subcommands.Add(command.Build());
+        errors = [];
+        Assert.Null(command.Bind(root.Parse(["registry", "--bootstrap-kind", "static"]), errors));
+        Assert.Contains(errors, e => e.StartsWith("NODE_IP (environment for --node-ip): got", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void BadHttpBootstrapSettingsNameTheFlags()
     {

@@ -22,6 +22,7 @@ public sealed class InProgressServingTests : IAsyncLifetime
     private string _folder = string.Empty;
     private RegistryServer _server = null!;
     private HttpClient _http = null!;
+    private PullCoalescer _coalescer = null!;
 
     public async Task InitializeAsync()
     {
@@ -31,9 +32,9 @@ public sealed class InProgressServingTests : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(_folder, "ref"), $"k8s.io/1/layer-{_digest}");
         await File.WriteAllTextAsync(Path.Combine(_folder, "total"), _blob.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await File.WriteAllBytesAsync(Path.Combine(_folder, "data"), _blob.AsSpan(0, 1000).ToArray());
-        var coalescer = new PullCoalescer(
-            new SharedDht(_time).Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, _time), new CoalescingOptions { Time = _time, Settle = TimeSpan.Zero }, NullLogger<PullCoalescer>.Instance);
-        Assert.Empty(await coalescer.FindLeadersAsync(_digest, CancellationToken.None)); // this node leads the download
+        var coalescer = _coalescer = new PullCoalescer(
+            new SharedDht(_time).Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, "k8s.io", _time), new CoalescingOptions { Time = _time, Settle = TimeSpan.Zero }, NullLogger<PullCoalescer>.Instance);
+        Assert.Empty(await coalescer.FindLeadersAsync(_digest, mayClaim: true, CancellationToken.None)); // this node leads the download
         _server = await RegistryServer.StartAsync(new MemoryContentStore(), coalescer: coalescer);
         _http = new HttpClient { BaseAddress = _server.BaseAddress };
     }
@@ -80,6 +81,38 @@ public sealed class InProgressServingTests : IAsyncLifetime
         // Without X-Spegel-Mirrored the request is containerd's: a download in progress here is its own, so 404.
         using var response = await _http.GetAsync($"/v2/x/blobs/{_digest}");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task WithAPeerKeyOnlyAProvenPeerFollowsTheDownload()
+    {
+        // Basic auth without a swarm key: stock Spegel peers are still answered as peers (X-Spegel-Mirrored with the
+        // credentials), but only our nodes, which prove the key, are served a download in progress.
+        var key = PeerKey.FromBasicAuth("Basic dXNlcjpwdw==");
+        await using var server = await RegistryServer.StartAsync(
+            new MemoryContentStore(), coalescer: _coalescer, peers: new Spegel.Registry.PeerAuthenticator(key, Spegel.Registry.FixedNodeAddresses.None, TimeProvider.System));
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        string target = $"/v2/x/blobs/{_digest}";
+
+        var unproven = new HttpRequestMessage(HttpMethod.Get, target);
+        unproven.Headers.Add("X-Spegel-Mirrored", "true");
+        unproven.Headers.Add("Range", "bytes=0-9");
+        using (var response = await http.SendAsync(unproven))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+
+        string host = $"127.0.0.1:{server.Port}";
+        var proven = new HttpRequestMessage(HttpMethod.Get, target);
+        proven.Headers.Add("X-Spegel-Mirrored", "true");
+        proven.Headers.Add("Range", "bytes=0-9");
+        proven.Headers.Host = host;
+        proven.Headers.Add(PeerProtocol.ProofHeader, PeerProof.Create(key, "GET", host, target, DateTimeOffset.UtcNow, RandomNumberGenerator.GetBytes(16)));
+        using (var response = await http.SendAsync(proven))
+        {
+            Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+            Assert.Equal(_blob[..10], await response.Content.ReadAsByteArrayAsync());
+        }
     }
 
     public async Task DisposeAsync()

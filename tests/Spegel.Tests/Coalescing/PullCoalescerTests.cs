@@ -31,16 +31,34 @@ public sealed class PullCoalescerTests : IDisposable
     public async Task TheFirstNodeLeadsAndClaimsTheBlob()
     {
         var a = Coalescer("A", Immediate);
-        Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
         Assert.Equal(["A"], _dht.Providers(PullCoalescer.ClaimKey(Layer)));
         Assert.Empty(_dht.Providers(Layer.ToString())); // a claim is never advertised as content
     }
 
     [Fact]
+    public async Task AClientThatIsNotThisNodesContainerdNeverMakesItClaim()
+    {
+        // A9 of the audit: any client's miss used to publish a claim, and the node then "led" a download nobody started.
+        var instruments = new Spegel.Telemetry.SpegelInstruments();
+        var refusals = new Spegel.Telemetry.Refusals(instruments);
+        var a = new PullCoalescer(_dht.Node("A", IPAddress.Loopback), new ContainerdIngests(_root.Path, "k8s.io", _time), Immediate, NullLogger<PullCoalescer>.Instance, instruments, refusals);
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: false, CancellationToken.None));
+        Assert.Empty(_dht.Providers(PullCoalescer.ClaimKey(Layer)));
+        Assert.Equal(1, refusals.Count(Spegel.Telemetry.RefusalReason.ClaimNotLocal));
+        Assert.Null(await a.OpenInProgressAsync(Layer, CancellationToken.None)); // nor serves what nobody leads
+
+        // It may follow a claim that exists: that is any miss's forwarding, to the node our peers already follow.
+        Assert.Empty(await Coalescer("B", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
+        Assert.Equal(["B"], (await a.FindLeadersAsync(Layer, mayClaim: false, CancellationToken.None)).Select(p => p.Id));
+        Assert.Equal(1, refusals.Count(Spegel.Telemetry.RefusalReason.ClaimNotLocal));
+    }
+
+    [Fact]
     public async Task LaterNodesFollowTheClaimantAndDoNotClaim()
     {
-        Assert.Empty(await Coalescer("B", Immediate).FindLeadersAsync(Layer, CancellationToken.None));
-        var leaders = await Coalescer("A", Immediate).FindLeadersAsync(Layer, CancellationToken.None);
+        Assert.Empty(await Coalescer("B", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
+        var leaders = await Coalescer("A", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None);
         Assert.Equal(["B"], leaders.Select(p => p.Id));
         Assert.Equal(["B"], _dht.Providers(PullCoalescer.ClaimKey(Layer)));
         Assert.Equal(["B"], _dht.Advertisers(PullCoalescer.ClaimKey(Layer)));
@@ -65,7 +83,7 @@ public sealed class PullCoalescerTests : IDisposable
         var propagation = TimeSpan.FromMilliseconds(propagationMs);
         _dht.PropagationDelay = propagation;
         var coalescers = Enumerable.Range(0, nodes).Select(i => (Id: $"node-{i}", Coalescer: Coalescer($"node-{i}", options))).ToList();
-        var deciding = coalescers.Select(async c => (c.Id, Leaders: await c.Coalescer.FindLeadersAsync(Layer, CancellationToken.None))).ToList();
+        var deciding = coalescers.Select(async c => (c.Id, Leaders: await c.Coalescer.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None))).ToList();
 
         if (propagation > TimeSpan.Zero)
         {
@@ -103,10 +121,10 @@ public sealed class PullCoalescerTests : IDisposable
         _dht.PropagationDelay = propagation;
 
         // t=0: node-1 finds nobody and claims. t=60: node-0 finds nobody either (node-1's claim shows at 80) and claims.
-        var late = Coalescer("node-1", options).FindLeadersAsync(Layer, CancellationToken.None);
+        var late = Coalescer("node-1", options).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None);
         await _time.NextTimerAsync(propagation);
         _time.Advance(TimeSpan.FromMilliseconds(60));
-        var early = Coalescer("node-0", options).FindLeadersAsync(Layer, CancellationToken.None);
+        var early = Coalescer("node-0", options).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None);
         await _time.NextTimerAsync(propagation);
 
         // t=130: node-1's settle time ends before node-0's claim shows (at 140): it leads.
@@ -126,10 +144,10 @@ public sealed class PullCoalescerTests : IDisposable
     {
         var options = Immediate;
         var a = Coalescer("A", options);
-        Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
         _time.Advance(options.ClaimLifetime + TimeSpan.FromSeconds(1));
         var other = Digest.Parse("sha256:" + new string('c', 64));
-        Assert.Empty(await a.FindLeadersAsync(other, CancellationToken.None));
+        Assert.Empty(await a.FindLeadersAsync(other, mayClaim: true, CancellationToken.None));
         Assert.Empty(_dht.Providers(PullCoalescer.ClaimKey(Layer)));
         Assert.Equal(["A"], _dht.Providers(PullCoalescer.ClaimKey(other)));
     }
@@ -138,7 +156,7 @@ public sealed class PullCoalescerTests : IDisposable
     public async Task APeerAskingTheLeaderWaitsForItsDownloadToStartThenFollowsIt()
     {
         var a = Coalescer("A", Immediate);
-        Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
 
         // The download has not started: the request waits (polling for containerd's ingest).
         var opening = a.OpenInProgressAsync(Layer, CancellationToken.None);
@@ -176,9 +194,9 @@ public sealed class PullCoalescerTests : IDisposable
     {
         // Its containerd's ingest may be waiting on its own spegel (containerd creates it before asking the mirror):
         // serving it would let two such nodes wait on each other.
-        Assert.Empty(await Coalescer("A", Immediate).FindLeadersAsync(Layer, CancellationToken.None));
+        Assert.Empty(await Coalescer("A", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
         var b = Coalescer("B", Immediate);
-        Assert.Equal(["A"], (await b.FindLeadersAsync(Layer, CancellationToken.None)).Select(p => p.Id));
+        Assert.Equal(["A"], (await b.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None)).Select(p => p.Id));
         AddIngest("b-own", "0");
         int timers = _time.TimersCreated;
         Assert.Null(await b.OpenInProgressAsync(Layer, CancellationToken.None).Within("the answer"));
@@ -190,7 +208,7 @@ public sealed class PullCoalescerTests : IDisposable
     {
         var options = Immediate with { StartTimeout = TimeSpan.FromSeconds(2) };
         var a = Coalescer("A", options);
-        Assert.Empty(await a.FindLeadersAsync(Layer, CancellationToken.None));
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
         var opening = a.OpenInProgressAsync(Layer, CancellationToken.None);
 
         // Still waiting just before the timeout, answered at it.
@@ -222,7 +240,7 @@ public sealed class PullCoalescerTests : IDisposable
 
     private PullCoalescer Coalescer(string id, CoalescingOptions options) => new(
         _dht.Node(id, IPAddress.Loopback),
-        new ContainerdIngests(_root.Path, options.Time),
+        new ContainerdIngests(_root.Path, "k8s.io", options.Time),
         options,
         NullLogger<PullCoalescer>.Instance);
 }

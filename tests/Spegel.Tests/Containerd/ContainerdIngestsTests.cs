@@ -20,8 +20,7 @@ public sealed class ContainerdIngestsTests : IDisposable
 
     [Theory]
     [InlineData("k8s.io/1/layer-sha256:{0}")]
-    [InlineData("default/7/config-sha256:{0}")]
-    [InlineData("sha256:{0}")]
+    [InlineData("k8s.io/7/config-sha256:{0}")]
     [InlineData("k8s.io/1/unknown-sha256:{0}\n")]
     public void FindsADownloadByTheDigestItsRefNames(string reference)
     {
@@ -42,10 +41,25 @@ public sealed class ContainerdIngestsTests : IDisposable
     [InlineData("k8s.io/1/layer-sha256:{0}0", "100")]
     [InlineData("", "100")]
     [InlineData("\u0000\u0001\u0002", "100")]
+    [InlineData("default/7/config-sha256:{0}", "100")] // another containerd namespace's download (B8 of the audit)
+    [InlineData("other/1/layer-sha256:{0}", "100")]
+    [InlineData("k8s.io.evil/1/layer-sha256:{0}", "100")]
+    [InlineData("sha256:{0}", "100")] // no namespace: not a download containerd's metadata store names
     public void IgnoresIngestsThatDoNotNameTheDigestWithAKnownSize(string reference, string total)
     {
         AddIngest("x1", string.Format(System.Globalization.CultureInfo.InvariantCulture, reference, Layer.Hex), total, 10);
         Assert.Null(Ingests().Find(Layer));
+    }
+
+    [Fact]
+    public void AnotherNamespacesDownloadIsNeverPickedEvenWithMoreBytes()
+    {
+        // B8 of the audit: with the namespace ignored, namespace other's 1 MiB of a download was served to any client.
+        AddIngest("theirs", $"other/1/layer-{Layer}", "100", 90);
+        Assert.Null(Ingests().Find(Layer));
+        string ours = AddIngest("ours", $"k8s.io/1/layer-{Layer}", "100", 10);
+        Assert.Equal(ours, Ingests().Find(Layer)?.Folder);
+        Assert.Equal(_root.Combine("ingest", "theirs"), new ContainerdIngests(_root.Path, "other", _time).Find(Layer)?.Folder);
     }
 
     [Fact]
@@ -181,7 +195,7 @@ public sealed class ContainerdIngestsTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
-    private ContainerdIngests Ingests() => new(_root.Path, _time);
+    private ContainerdIngests Ingests() => new(_root.Path, "k8s.io", _time);
 
     /// <summary>A reader that polls on real time with no stall limit: nothing it does depends on how busy the machine is.</summary>
     private static IngestBlobReader Open(ContainerdIngests ingests, Digest digest) =>

@@ -20,7 +20,25 @@ public enum PeerBehaviour
 
     /// <summary>Not a registry: dials to the address hang (see <see cref="BlackHole"/>).</summary>
     BlackHole,
+
+    /// <summary>Answers the tag with its own manifest (<see cref="FakePeer.EvilManifest"/>), named correctly: a hijack.</summary>
+    Evil,
+
+    /// <summary>Sends the right bytes, but a <c>Docker-Content-Digest</c> naming other content.</summary>
+    WrongDigestHeader,
+
+    /// <summary>Sends no <c>Docker-Content-Digest</c>.</summary>
+    NoDigestHeader,
+
+    /// <summary>Answers a whole-blob request with 206 and every byte, one of them flipped (a bypass of the digest check).</summary>
+    PartialForWhole,
+
+    /// <summary>Answers a whole-blob request with 416.</summary>
+    UnsatisfiableForWhole,
 }
+
+/// <summary>One request a fake peer received: what a peer can learn from us.</summary>
+internal sealed record SeenRequest(string Method, string Target, string? Authorization, string? Proof, string? Host);
 
 /// <summary>A peer's registry on <c>ip:port</c> serving one blob (with ranges) and manifests, misbehaving on demand.</summary>
 internal sealed class FakePeer : IAsyncDisposable
@@ -43,6 +61,12 @@ internal sealed class FakePeer : IAsyncDisposable
     /// <summary>The request targets exactly as they arrived (path and query, undecoded).</summary>
     public List<string> TargetsAsked { get; } = [];
 
+    /// <summary>Every request with the headers that matter for trust.</summary>
+    public List<SeenRequest> Seen { get; } = [];
+
+    /// <summary>What an <see cref="PeerBehaviour.Evil"/> peer answers for a tag: a valid manifest of another image.</summary>
+    public static byte[] EvilManifest { get; } = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"digest\":\"evil\"},\"layers\":[]}"u8.ToArray();
+
     public static async Task<FakePeer> StartAsync(IPAddress address, int port, IReadOnlyDictionary<string, (byte[] Body, string Type)> content, PeerBehaviour behaviour, long after = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -53,16 +77,34 @@ internal sealed class FakePeer : IAsyncDisposable
         app.Run(async context =>
         {
             Interlocked.Increment(ref peer!._requests);
+            var headers = context.Request.Headers;
+            string target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty;
             lock (peer.RangesAsked)
             {
-                peer.RangesAsked.Add(context.Request.Headers.Range.ToString());
-                peer.TargetsAsked.Add(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty);
+                peer.RangesAsked.Add(headers.Range.ToString());
+                peer.TargetsAsked.Add(target);
+                peer.Seen.Add(new SeenRequest(
+                    context.Request.Method, target, headers.Authorization.Count > 0 ? headers.Authorization.ToString() : null,
+                    headers.TryGetValue(Spegel.Oci.PeerProtocol.ProofHeader, out var proof) ? proof.ToString() : null, headers.Host.ToString()));
             }
 
             string reference = context.Request.Path.Value![(context.Request.Path.Value!.LastIndexOf('/') + 1)..];
-            if (behaviour == PeerBehaviour.NotFound || !content.TryGetValue(reference, out var item) || !Spegel.Oci.PeerProtocol.IsMirrored(context.Request.Headers[Spegel.Oci.PeerProtocol.MirroredHeader]))
+            if (behaviour == PeerBehaviour.NotFound || !content.TryGetValue(reference, out var item) || !Spegel.Oci.PeerProtocol.IsMirrored(headers[Spegel.Oci.PeerProtocol.MirroredHeader]))
             {
                 context.Response.StatusCode = 404;
+                return;
+            }
+
+            bool isTag = !reference.Contains(':', StringComparison.Ordinal);
+            if (behaviour == PeerBehaviour.Evil && isTag)
+            {
+                item = (EvilManifest, item.Type);
+            }
+
+            if (behaviour == PeerBehaviour.UnsatisfiableForWhole)
+            {
+                context.Response.StatusCode = 416;
+                context.Response.Headers.ContentRange = $"bytes */{item.Body.Length}";
                 return;
             }
 
@@ -72,7 +114,7 @@ internal sealed class FakePeer : IAsyncDisposable
             }
 
             long start = 0, end = item.Body.Length - 1;
-            string range = context.Request.Headers.Range.ToString();
+            string range = behaviour == PeerBehaviour.PartialForWhole && headers.Range.Count == 0 ? "bytes=0-" : headers.Range.ToString();
             if (range.StartsWith("bytes=", StringComparison.Ordinal))
             {
                 string[] parts = range[6..].Split('-');
@@ -90,14 +132,19 @@ internal sealed class FakePeer : IAsyncDisposable
             context.Response.ContentType = item.Type;
             context.Response.ContentLength = end - start + 1;
             // The digest of the content the peer holds (for a tag too), as a registry names it.
-            context.Response.Headers["Docker-Content-Digest"] = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(item.Body));
+            string named = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(behaviour == PeerBehaviour.WrongDigestHeader ? EvilManifest : item.Body));
+            if (behaviour != PeerBehaviour.NoDigestHeader)
+            {
+                context.Response.Headers["Docker-Content-Digest"] = named;
+            }
+
             if (HttpMethods.IsHead(context.Request.Method))
             {
                 return;
             }
 
             byte[] body = item.Body[(int)start..(int)(end + 1)];
-            if (behaviour == PeerBehaviour.Corrupt)
+            if (behaviour is PeerBehaviour.Corrupt or PeerBehaviour.PartialForWhole)
             {
                 body = (byte[])body.Clone();
                 body[body.Length / 2] ^= 0xff;

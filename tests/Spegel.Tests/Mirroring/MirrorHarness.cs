@@ -7,6 +7,7 @@ using Spegel.Mirroring;
 using Spegel.Oci;
 using Spegel.Registry;
 using Spegel.Routing;
+using Spegel.Telemetry;
 using Spegel.Tests.Registry;
 
 namespace Spegel.Tests.Mirroring;
@@ -24,7 +25,7 @@ internal sealed class MirrorHarness : IAsyncDisposable
     private readonly List<FakePeer> _peers;
     private readonly List<BlackHole> _blackHoles;
 
-    private MirrorHarness(WebApplication app, int port, List<FakePeer> peers, List<BlackHole> blackHoles, StaticRouter router, MirrorStats stats)
+    private MirrorHarness(WebApplication app, int port, List<FakePeer> peers, List<BlackHole> blackHoles, StaticRouter router, MirrorStats stats, Refusals refusals)
     {
         _app = app;
         Port = port;
@@ -32,7 +33,11 @@ internal sealed class MirrorHarness : IAsyncDisposable
         _blackHoles = blackHoles;
         Router = router;
         Stats = stats;
+        Refusals = refusals;
     }
+
+    /// <summary>What our node refused (counted per reason).</summary>
+    public Refusals Refusals { get; }
 
     public int Port { get; }
 
@@ -59,7 +64,9 @@ internal sealed class MirrorHarness : IAsyncDisposable
     /// Fake peers on the given addresses (a <see cref="PeerBehaviour.BlackHole"/> is a <see cref="BlackHole"/>); the
     /// router returns <paramref name="routes"/> (each peer's addresses; default: one peer per fake, in order).
     /// </summary>
-    public static async Task<MirrorHarness> StartAsync(IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null)
+    /// <param name="auth">The Basic auth our registry requires from its client (containerd); the peer key, when the test
+    /// wants one, comes through <paramref name="tune"/>.</param>
+    public static async Task<MirrorHarness> StartAsync(IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null, BasicAuth? auth = null)
     {
         int port = Spegel.Testbed.Network.FreePort(); // the same port on 127.0.0.1…N: chosen below the ephemeral range
         var content = new Dictionary<string, (byte[], string)>
@@ -102,12 +109,14 @@ internal sealed class MirrorHarness : IAsyncDisposable
             HeaderTimeout = TimeSpan.FromSeconds(3),
         };
         options = tune?.Invoke(options) ?? options;
-        var mirror = PeerMirror.Create(router, PeerHttp.Create(options.ConnectTimeout), options, stats);
+        var refusals = new Refusals(stats.Instruments);
+        var mirror = PeerMirror.Create(router, PeerHttp.Create(options.ConnectTimeout), options, stats, refusals: refusals);
         var settings = RegistryServer.Settings("--registry-addr", $"127.0.0.1:{port}", "--bootstrap-kind", "static", "--log-level", "ERROR");
-        var services = new RegistryServices(new MemoryContentStore(), new NodeReadiness(router, null), BasicAuth.None, ContentPolicy.AllowAll, mirror, stats);
+        var services = new RegistryServices(
+            new MemoryContentStore(), new NodeReadiness(router, null), auth ?? BasicAuth.None, ContentPolicy.AllowAll, mirror, stats, Refusals: refusals);
         var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
-        return new MirrorHarness(app, port, fakes, blackHoles, router, stats);
+        return new MirrorHarness(app, port, fakes, blackHoles, router, stats, refusals);
     }
 
     public async ValueTask DisposeAsync()

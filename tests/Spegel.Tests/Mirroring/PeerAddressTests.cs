@@ -36,7 +36,7 @@ public sealed class PeerAddressTests
         using var http = harness.Client();
 
         Assert.Equal(MirrorHarness.Blob, await http.GetByteArrayAsync(BlobPath));
-        Assert.Equal(MirrorHarness.Manifest, await http.GetByteArrayAsync("/v2/library/app/manifests/1?ns=docker.io"));
+        Assert.Equal(MirrorHarness.Manifest, await http.GetByteArrayAsync($"/v2/library/app/manifests/{MirrorHarness.ManifestDigest}?ns=docker.io"));
         Assert.Equal(0, harness.Stats.PeerFailures);
         Assert.True(harness.Peers.Single().Requests >= 2);
     }

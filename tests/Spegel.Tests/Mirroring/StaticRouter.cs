@@ -4,7 +4,10 @@ using Spegel.Routing;
 
 namespace Spegel.Tests.Mirroring;
 
-/// <summary>An in-memory router: every key is held by the given peers (each with its addresses), found after an optional delay.</summary>
+/// <summary>
+/// An in-memory router: every key is held by the given peers (each with its addresses), found after an optional delay.
+/// Each entry is a peer of its own (<c>peer-0</c>, <c>peer-1</c>, …), even when two name the same address (sybils).
+/// </summary>
 internal sealed class StaticRouter(IReadOnlyList<IReadOnlyList<IPAddress>> peers) : IRouter
 {
     public StaticRouter(params IPAddress[] peers)
@@ -27,14 +30,14 @@ internal sealed class StaticRouter(IReadOnlyList<IReadOnlyList<IPAddress>> peers
     public async IAsyncEnumerable<RoutedPeer> LookupAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Lookups);
-        foreach (var peer in peers)
+        for (int i = 0; i < peers.Count; i++)
         {
             if (Delay > TimeSpan.Zero)
             {
                 await Task.Delay(Delay, cancellationToken);
             }
 
-            yield return new RoutedPeer(string.Join(',', peer), peer);
+            yield return new RoutedPeer($"peer-{i}", peers[i]);
         }
     }
 }

@@ -16,7 +16,8 @@ namespace Spegel.Tests.Registry;
 /// <summary>
 /// The Basic-auth secret used byte for byte as Spegel uses it (<c>pkg/httpx/userinfo.go</c>; v0.7.4's
 /// <c>loadBasicAuth</c> is equivalent): nothing trimmed, either file alone enough, missing = empty. One header value
-/// goes into hosts.toml, is expected by the registry and is sent to peers, so a mixed cluster agrees.
+/// goes into hosts.toml and is expected by the registry (from containerd, and from stock Spegel peers, which send it);
+/// our nodes never send it to peers: they send a proof derived from it (<see cref="PeerProof"/>).
 /// </summary>
 public sealed class BasicAuthTests
 {
@@ -97,7 +98,7 @@ public sealed class BasicAuthTests
     }
 
     [Fact]
-    public async Task PeersAreSentTheSameHeader()
+    public async Task PeersAreNeverSentContainerdsCredentialsButAProofDerivedFromThem()
     {
         using var temp = new TempFolder();
         temp.Write("username", "hello\n");
@@ -105,9 +106,9 @@ public sealed class BasicAuthTests
         var auth = BasicAuth.Load(temp.Path);
 
         // A peer on 127.0.0.2 that records what it is sent, on the port our registry uses (peers share it, so the port
-        // must be known before either listens: one below the ephemeral range).
+        // must be known before either listens: one below the ephemeral range). Any address a DHT record names gets this.
         int port = Spegel.Testbed.Network.FreePort();
-        string? seen = null;
+        string? seen = null, proof = null, host = null;
         var peerBuilder = WebApplication.CreateSlimBuilder();
         peerBuilder.Logging.ClearProviders();
         peerBuilder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse("127.0.0.2"), port));
@@ -115,13 +116,16 @@ public sealed class BasicAuthTests
         peer.Run(context =>
         {
             seen = context.Request.Headers.Authorization;
+            proof = context.Request.Headers[PeerProtocol.ProofHeader];
+            host = context.Request.Headers.Host;
             context.Response.StatusCode = 404;
             return Task.CompletedTask;
         });
         await peer.StartAsync();
 
         var settings = RegistryServer.Settings("--registry-addr", $"127.0.0.1:{port}", "--bootstrap-kind", "static", "--log-level", "ERROR");
-        var options = MirrorSettings.From(settings, auth.HeaderValue);
+        var peerKey = MirrorSettings.PeerKey(settings, auth);
+        var options = MirrorSettings.From(settings, peerKey);
         var router = new StaticRouter(IPAddress.Parse("127.0.0.2"));
         using var http = PeerHttp.Create(options.ConnectTimeout);
         var stats = new MirrorStats();
@@ -129,9 +133,16 @@ public sealed class BasicAuthTests
         await using var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
 
-        var response = await RawHttp.GetAsync(port, "/v2/x/blobs/sha256:" + new string('1', 64) + "?ns=docker.io", "GET", "Authorization: Basic aGVsbG8KOndvcmxkCg==\r\n");
+        string target = "/v2/x/blobs/sha256:" + new string('1', 64) + "?ns=docker.io";
+        var response = await RawHttp.GetAsync(port, target, "GET", "Authorization: Basic aGVsbG8KOndvcmxkCg==\r\n");
         Assert.Equal(404, response.Status);
-        Assert.Equal("Basic aGVsbG8KOndvcmxkCg==", seen);
+        Assert.Null(seen);
+        Assert.Equal($"127.0.0.2:{port}", host);
+        var parsed = PeerProof.Parse(proof);
+        Assert.NotNull(parsed);
+        Assert.True(parsed.Value.Verify(PeerKey.FromBasicAuth("Basic aGVsbG8KOndvcmxkCg=="), "GET", host!, target));
+        Assert.False(parsed.Value.Verify(PeerKey.FromBasicAuth("Basic aGVsbG86d29ybGQ="), "GET", host!, target));
+        Assert.DoesNotContain("hello", proof, StringComparison.Ordinal);
         await app.StopAsync();
         await peer.StopAsync();
     }

@@ -17,10 +17,13 @@ internal sealed record RawResponse(int Status, Dictionary<string, string> Header
 /// </summary>
 internal static class RawHttp
 {
-    public static async Task<RawResponse> SendAsync(int port, string requestHead, bool expectBody = true)
+    public static Task<RawResponse> SendAsync(int port, string requestHead, bool expectBody = true) =>
+        SendAsync(System.Net.IPAddress.Loopback, port, requestHead, expectBody);
+
+    public static async Task<RawResponse> SendAsync(System.Net.IPAddress address, int port, string requestHead, bool expectBody = true)
     {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port);
+        using var client = new TcpClient(address.AddressFamily);
+        await client.ConnectAsync(address, port);
         var stream = client.GetStream();
         byte[] request = Encoding.Latin1.GetBytes(requestHead);
         await stream.WriteAsync(request);
@@ -73,6 +76,10 @@ internal static class RawHttp
 
     public static Task<RawResponse> GetAsync(int port, string target, string method = "GET", string extraHeaders = "") =>
         SendAsync(port, $"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extraHeaders}Connection: close\r\n\r\n", expectBody: method != "HEAD");
+
+    /// <summary>A request to <paramref name="address"/>, with <paramref name="host"/> as its Host (default: the address).</summary>
+    public static Task<RawResponse> GetAsync(System.Net.IPAddress address, int port, string target, string method = "GET", string extraHeaders = "", string? host = null) =>
+        SendAsync(address, port, $"{method} {target} HTTP/1.1\r\nHost: {host ?? address.ToString()}\r\n{extraHeaders}Connection: close\r\n\r\n", expectBody: method != "HEAD");
 
     private static int IndexOf(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle);
 }

@@ -29,12 +29,14 @@ internal sealed class RegistryServer : IAsyncDisposable
 
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
 
-    public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null)
+    public static async Task<RegistryServer> StartAsync(
+        MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null,
+        PeerAuthenticator? peers = null)
     {
         var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
         var stats = new Spegel.Mirroring.MirrorStats();
         var services = new RegistryServices(
-            store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, stats, coalescer);
+            store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, stats, coalescer, peers);
         var app = RegistryApp.Build(settings, services);
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;

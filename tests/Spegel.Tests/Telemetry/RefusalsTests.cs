@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Logging;
+using Spegel.Telemetry;
+using Spegel.Tests.Testing;
+
+namespace Spegel.Tests.Telemetry;
+
+/// <summary>Refusals are all counted, under a fixed label set, and logged at a bounded rate.</summary>
+public sealed class RefusalsTests
+{
+    [Fact]
+    public void EveryRefusalIsCountedButOnlyOnePerIntervalIsLogged()
+    {
+        var time = new ManualTime();
+        var logger = new ListLogger();
+        var instruments = new SpegelInstruments();
+        var refusals = new Refusals(instruments, logger, time);
+
+        for (int i = 0; i < 1000; i++)
+        {
+            refusals.Refuse(RefusalReason.ProofInvalid, $"attempt {i}");
+        }
+
+        refusals.Refuse(RefusalReason.TagUnconfirmed, "a tag");
+        Assert.Equal(1000, refusals.Count(RefusalReason.ProofInvalid));
+        Assert.Equal(["attempt 0", "a tag"], logger.Entries.Select(e => e.Message.Split(';')[0].Split(": ")[1]));
+
+        time.Advance(Refusals.LogInterval);
+        refusals.Refuse(RefusalReason.ProofInvalid, "later");
+        Assert.Equal(3, logger.Entries.Count);
+        Assert.Contains("later; 999 more since the previous such line", logger.Entries[2].Message, StringComparison.Ordinal);
+        Assert.All(logger.Entries, e => Assert.Equal(LogLevel.Warning, e.Level));
+        Assert.All(logger.Entries, e => Assert.Equal(2301, e.EventId));
+    }
+
+    [Fact]
+    public async Task EveryReasonIsExportedFromTheStartWithAFixedLabel()
+    {
+        var instruments = new SpegelInstruments();
+        _ = new Refusals(instruments);
+        string[] labels = [.. Enum.GetValues<RefusalReason>().Select(Refusals.Label)];
+        Assert.Equal(labels.Length, labels.Distinct().Count());
+        Assert.All(labels, label => Assert.Matches("^[a-z_]+$", label));
+
+        using var stream = new MemoryStream();
+        await instruments.Registry.CollectAndExportAsTextAsync(stream);
+        string exposition = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        Assert.All(labels, label => Assert.Contains($"spegel_refusals_total{{reason=\"{label}\"}} 0", exposition, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ClaimsForOtherClientsAreRoutineAndLoggedAtDebug()
+    {
+        var logger = new ListLogger();
+        new Refusals(new SpegelInstruments(), logger, new ManualTime()).Refuse(RefusalReason.ClaimNotLocal, "x");
+        Assert.Equal(LogLevel.Debug, Assert.Single(logger.Entries).Level);
+    }
+
+    private sealed class ListLogger : ILogger<Refusals>
+    {
+        public List<(LogLevel Level, int EventId, string Message)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Entries)
+            {
+                Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
+            }
+        }
+    }
+}
