@@ -91,7 +91,7 @@ internal static partial class RegistryApp
             loggerFactory.CreateLogger<Advertiser>(),
             instruments);
         var mirrorOptions = MirrorSettings.From(settings, auth.HeaderValue);
-        var stats = new MirrorStats(TimeProvider.System, instruments);
+        var stats = new MirrorStats(TimeProvider.System, instruments, policy);
         var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
             ? new PullCoalescer(router, new ContainerdIngests(contentRoot, TimeProvider.System), new CoalescingOptions(), loggerFactory.CreateLogger<PullCoalescer>(), instruments)
             : null;
