@@ -7,20 +7,23 @@ namespace Spegel.Registry;
 
 /// <summary>What a local blob's bytes say it is (<see cref="ContentTypes"/>).</summary>
 /// <param name="Json">It starts with <c>{</c>: only such a blob can be a manifest or have a JSON media type.</param>
-/// <param name="Sniffed">The document's media type (<see cref="MediaTypes.Sniff"/>), when it is JSON we recognise.</param>
-/// <param name="BlobType">Its <c>Content-Type</c> as a whole blob, as Spegel fingerprints it (<see cref="MediaTypes.Fingerprint"/>).</param>
-internal sealed record ContentKind(bool Json, string? Sniffed, string BlobType)
+/// <param name="Fingerprint">Its media type as Spegel fingerprints it (<see cref="MediaTypes.Fingerprint"/>), or null where Spegel's fingerprint fails.</param>
+internal sealed record ContentKind(bool Json, string? Fingerprint)
 {
-    public static readonly ContentKind Binary = new(false, null, MediaTypes.OctetStream);
+    public static readonly ContentKind Binary = new(false, MediaTypes.OctetStream);
+
+    /// <summary>Its <c>Content-Type</c> as a whole blob (octet-stream where the fingerprint fails).</summary>
+    public string BlobType => Fingerprint ?? MediaTypes.OctetStream;
 
     /// <summary>
-    /// Its media type when served as a manifest (an image index or manifest, OCI or Docker, as Spegel's
-    /// <c>IsManifestsMediatype</c>); null for anything else, which Spegel answers 404 at <c>/manifests/</c>.
-    /// <paramref name="descriptorType"/> is the image record's type, for a manifest whose document does not say.
+    /// Its media type when served as a manifest: an image index or manifest, OCI or Docker, as Spegel's
+    /// <c>IsManifestsMediatype</c> allows; null for anything else (a layer, an image config, other JSON), which
+    /// Spegel answers 404 at <c>/manifests/</c>. <paramref name="descriptorType"/> is the image record's type, used
+    /// for a document the fingerprint cannot type (containerd recorded what the tag points at).
     /// </summary>
     public string? ManifestType(string? descriptorType)
     {
-        string? type = Json ? Sniffed ?? descriptorType : null;
+        string? type = Json ? Fingerprint ?? descriptorType : null;
         return MediaTypes.IsIndex(type) || MediaTypes.IsManifest(type) ? type : null;
     }
 }
@@ -89,8 +92,7 @@ internal sealed class ContentTypes(ByteBudget budget, TimeSpan budgetWait)
         }
     }
 
-    private static ContentKind Classify(byte[] json) =>
-        new(true, MediaTypes.Sniff(json), MediaTypes.Fingerprint(json) ?? MediaTypes.OctetStream);
+    private static ContentKind Classify(byte[] json) => new(true, MediaTypes.Fingerprint(json));
 
     private ContentKind Remember(Digest digest, ContentKind kind)
     {

@@ -29,9 +29,10 @@ internal sealed class RegistryServer : IAsyncDisposable
 
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
 
-    public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null)
+    public static async Task<RegistryServer> StartAsync(MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null, Func<RegistrySettings, RegistrySettings>? tune = null)
     {
         var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
+        settings = tune?.Invoke(settings) ?? settings;
         var stats = new Spegel.Mirroring.MirrorStats();
         var services = new RegistryServices(
             store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, stats, coalescer);
