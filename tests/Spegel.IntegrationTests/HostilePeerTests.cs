@@ -100,7 +100,7 @@ public sealed class HostilePeerTests : IAsyncLifetime
         Assert.NotEqual(evilDigest, head.Headers.TryGetValues("Docker-Content-Digest", out var names) ? names.Single() : null);
 
         string metrics = await spegel.ScrapeAsync();
-        Assert.True(SpegelProcess.Sample(metrics, "spegel_refusals_total", ("reason", "tag_unconfirmed")) >= 1, metrics);
+        Assert.True(SpegelProcess.Sample(metrics, "spegel_refused_total", ("reason", "tag_unconfirmed")) >= 1, metrics);
     }
 
     private static async Task<WebApplication> StartAttackerRegistryAsync(

@@ -307,6 +307,7 @@ internal sealed partial class Advertiser(
 
         foreach (string registry in _gaugeRegistries.ToList())
         {
+            _instruments.Registries.Know(registry);
             _instruments.AdvertisedImages.WithLabels(registry).Set(images.GetValueOrDefault(registry));
             _instruments.AdvertisedImageTags.WithLabels(registry).Set(tags.GetValueOrDefault(registry));
             _instruments.AdvertisedImageDigests.WithLabels(registry).Set(imageDigests.GetValueOrDefault(registry));

@@ -33,6 +33,10 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     private readonly SpegelInstruments _instruments = instruments ?? new();
     private readonly Refusals _refusals = refusals ?? new Refusals(instruments ?? new SpegelInstruments());
     private readonly WorkTracker _withdrawals = new(ex => LogWithdrawFailed(logger, ex.Message));
+    private readonly WorkTracker _publishing = new(ex => LogPublishFailed(logger, ex.Message));
+
+    /// <summary>Claim publishes still running (each ends within <see cref="CoalescingOptions.PublishLimit"/>).</summary>
+    public int Publishing => _publishing.Count;
     private const int MaxClaims = 4096;
     private readonly ConcurrentDictionary<Digest, Claim> _claims = new();
 
@@ -67,12 +71,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         }
 
         // Peers that find our claim may ask before we have decided: they wait for the decision (OpenInProgressAsync).
-        var claim = new Claim(options.Time.GetTimestamp());
+        var claim = new Claim(options.Time.GetTimestamp(), options.PublishLimit, options.Time);
         _claims[digest] = claim;
         var winners = new List<RoutedPeer>();
         try
         {
-            await router.AdvertiseAsync([key], cancellationToken).ConfigureAwait(false);
+            await PublishAsync(digest, key, claim, cancellationToken).ConfigureAwait(false);
             await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
             winners = (await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false))
                 .Where(p => string.CompareOrdinal(p.Id, router.Id) < 0)
@@ -86,6 +90,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         if (winners.Count > 0)
         {
             _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
+            claim.StopPublishing();
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
             _instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), winners[0].Id);
@@ -118,13 +123,41 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         var expired = _claims.Where(p => options.Time.GetElapsedTime(p.Value.Since) >= options.ClaimLifetime || _claims.Count > MaxClaims).Select(p => p.Key).ToList();
         foreach (var digest in expired)
         {
-            _claims.TryRemove(digest, out _);
+            if (_claims.TryRemove(digest, out var claim))
+            {
+                claim.StopPublishing();
+            }
         }
 
         if (expired.Count > 0)
         {
             var keys = expired.Select(ClaimKey).ToList();
             _withdrawals.Track(router.WithdrawAsync(keys, CancellationToken.None));
+        }
+    }
+
+    /// <summary>
+    /// Publishes our claim, waiting for it at most <see cref="CoalescingOptions.PublishWait"/>: a slow DHT member (one
+    /// that answers FIND_NODE after seconds) must not hold up the request, which is a miss on its way to the upstream.
+    /// The publish goes on in the background, tracked, until it ends or <see cref="CoalescingOptions.PublishLimit"/>;
+    /// a claim published late only means a rival may not see it and download the blob too (what happens without
+    /// coalescing).
+    /// </summary>
+    private async Task PublishAsync(Digest digest, string key, Claim claim, CancellationToken cancellationToken)
+    {
+        var publish = router.AdvertiseAsync([key], claim.PublishToken);
+        _publishing.Track(publish);
+        try
+        {
+            await publish.WaitAsync(options.PublishWait, options.Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogPublishSlow(logger, digest.ToString(), options.PublishWait.TotalMilliseconds);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Failed (the tracker logs it): decide as if it were slow.
         }
     }
 
@@ -153,11 +186,19 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     }
 
     /// <summary>Our claim on a blob: when it was made, and whether we lead its download once decided.</summary>
-    private sealed class Claim(long since)
+    private sealed class Claim(long since, TimeSpan publishLimit, TimeProvider time)
     {
         private readonly TaskCompletionSource<bool> _decided = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        // Not disposed: it ends the publish when the claim is dropped, or by itself after the publish limit.
+        private readonly CancellationTokenSource _publishing = new(publishLimit, time);
+
         public long Since { get; } = since;
+
+        public CancellationToken PublishToken => _publishing.Token;
+
+        /// <summary>A claim withdrawn or expired is not published any further.</summary>
+        public void StopPublishing() => _publishing.Cancel();
 
         public void Decide(bool leading) => _decided.TrySetResult(leading);
 
@@ -179,6 +220,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
 
     [LoggerMessage(EventId = 1962, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
     private static partial void LogFollowing(ILogger logger, string digest, string peerId);
+
+    [LoggerMessage(EventId = 1964, Level = LogLevel.Debug, Message = "Publishing the claim on {Digest} takes longer than {WaitMs} ms: deciding without waiting for it")]
+    private static partial void LogPublishSlow(ILogger logger, string digest, double waitMs);
+
+    [LoggerMessage(EventId = 1965, Level = LogLevel.Debug, Message = "Publishing a claim failed (a rival may not see it): {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1963, Level = LogLevel.Debug, Message = "Withdrawing expired claims failed (they expire in the DHT anyway): {Reason}")]
     private static partial void LogWithdrawFailed(ILogger logger, string reason);

@@ -25,6 +25,12 @@ internal static class NodeHost
 {
     private const string EndpointKey = "spegel.endpoint";
 
+    /// <summary>Prometheus and a few people on the debug page.</summary>
+    public const int MetricsConnectionLimit = 64;
+
+    /// <summary>Nodes bootstrapping from this one fetch <c>/id</c> once each.</summary>
+    public const int IdConnectionLimit = 256;
+
     private enum NodeEndpoint
     {
         Registry,
@@ -38,18 +44,20 @@ internal static class NodeHost
         var builder = SpegelWebHost.CreateBuilder(settings.LogLevel);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ConnectionCap));
+            ConnectionCap Cap(string listener, int limit) => new(listener, limit, services.Stats.Instruments, logger);
             kestrel.Limits.MaxRequestLineSize = 16 * 1024;
             kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             kestrel.Limits.MaxRequestBodySize = 0;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
             kestrel.Limits.MaxResponseBufferSize = 1024 * 1024;
-            Listen(kestrel, settings.RegistryAddr, NodeEndpoint.Registry);
+            Listen(kestrel, settings.RegistryAddr, NodeEndpoint.Registry, Cap("registry", settings.RegistryConnectionLimit));
             if (parts is not null)
             {
-                Listen(kestrel, settings.MetricsAddr, NodeEndpoint.Metrics);
+                Listen(kestrel, settings.MetricsAddr, NodeEndpoint.Metrics, Cap("metrics", MetricsConnectionLimit));
                 if (settings.HttpBootstrapAddr is { } id)
                 {
-                    Listen(kestrel, id, NodeEndpoint.Id);
+                    Listen(kestrel, id, NodeEndpoint.Id, Cap("id", IdConnectionLimit));
                 }
             }
         });
@@ -82,13 +90,19 @@ internal static class NodeHost
     }
 
     /// <summary>Listens on <paramref name="address"/> (any host: every interface; no IP: localhost).</summary>
-    public static void Listen(KestrelServerOptions kestrel, ListenAddress address) => Listen(kestrel, address, null);
+    public static void Listen(KestrelServerOptions kestrel, ListenAddress address) => Listen(kestrel, address, null, null);
 
-    private static void Listen(KestrelServerOptions kestrel, ListenAddress address, NodeEndpoint? endpoint)
+    private static void Listen(KestrelServerOptions kestrel, ListenAddress address, NodeEndpoint? endpoint, ConnectionCap? cap)
     {
         void Configure(ListenOptions listen)
         {
             listen.Protocols = HttpProtocols.Http1;
+            if (cap is not null)
+            {
+                // First, so a refused connection costs nothing more.
+                listen.Use(cap.Wrap);
+            }
+
             if (endpoint is { } tag)
             {
                 listen.Use(next => connection =>

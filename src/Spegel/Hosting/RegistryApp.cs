@@ -92,7 +92,7 @@ internal static partial class RegistryApp
             instruments);
         var peerKey = MirrorSettings.PeerKey(settings, auth);
         var mirrorOptions = MirrorSettings.From(settings, peerKey);
-        var stats = new MirrorStats(TimeProvider.System, instruments);
+        var stats = new MirrorStats(TimeProvider.System, instruments, policy);
         var refusals = new Refusals(instruments, loggerFactory.CreateLogger<Refusals>(), TimeProvider.System);
         var coalescer = settings.CoalescePulls && location.Root is { } contentRoot
             ? new PullCoalescer(

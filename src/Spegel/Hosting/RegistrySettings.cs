@@ -85,5 +85,15 @@ internal sealed record RegistrySettings
     /// <summary><c>--node-ip</c>: this node's IP as containerd reaches the registry from it, or null.</summary>
     public System.Net.IPAddress? NodeIp { get; init; }
 
+    /// <summary>
+    /// Connections the registry listener holds at once (not a flag). containerd on this node needs about a hundred at
+    /// most (three layers per pull by default, several pulls, ranges of one layer in parallel on containerd 2.1); each
+    /// peer fetching from this node keeps one per request in flight, pooled for 90 s (<see cref="PeerHttp"/>), so 2,048
+    /// leaves room for several hundred peers pulling from this node at once. An idle connection costs a few KiB; beyond
+    /// the limit a connection is closed at once and its client asks the next host (containerd its upstream, a peer
+    /// another holder).
+    /// </summary>
+    public int RegistryConnectionLimit { get; init; } = 2048;
+
     public required bool Preflight { get; init; }
 }

@@ -1,8 +1,23 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Spegel.Routing;
 
 namespace Spegel.Mirroring;
+
+/// <summary>Whether a request may start a lookup (<see cref="LookupCache.Admit"/>).</summary>
+internal enum LookupAdmission
+{
+    /// <summary>Yes (or it shares one that is cached or running).</summary>
+    Admitted,
+
+    /// <summary>This client started too many lookups lately.</summary>
+    ClientRate,
+
+    /// <summary>The node runs or remembers as many lookups as it allows.</summary>
+    Capacity,
+}
 
 /// <summary>
 /// Shares lookups: requests for one key within the cache time reuse the same (possibly still running) lookup and
@@ -11,10 +26,22 @@ namespace Spegel.Mirroring;
 /// is answered as soon as the DHT says nobody has the key (milliseconds in a healthy cluster), while a hit that
 /// needs a fresh connection (a restarted node) is not lost to a 20 ms timer. A lookup that found fewer peers than
 /// wanted is redone after half the cache time.
+/// <para>
+/// Bounded, because every miss of any client that reaches the registry port starts one (a flood of random digests
+/// used to keep tens of thousands running): a request that would start a new lookup is first admitted
+/// (<see cref="Admit"/>): each client (an IPv4 address, an IPv6 /64) may start <see cref="MirrorOptions.LookupBurstPerClient"/>
+/// at once and <see cref="MirrorOptions.LookupsPerSecondPerClient"/> after that; at most
+/// <see cref="MirrorOptions.MaxLookupsRunning"/> run and <see cref="MirrorOptions.MaxLookupEntries"/> are remembered.
+/// A request that shares a cached or running lookup is always admitted.
+/// </para>
 /// </summary>
 internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemetry.SpegelInstruments? instruments = null)
 {
     private readonly Telemetry.SpegelInstruments _instruments = instruments ?? new();
+    private readonly Timing.KeyedRateLimit<IPAddress> _clients = new(options.LookupBurstPerClient, options.LookupsPerSecondPerClient, MaxClients, options.Time);
+
+    // Clients with a rate of their own; beyond that, new clients share one (KeyedRateLimit).
+    private const int MaxClients = 4096;
 
     // Lookups run in the background for everyone asking for the key; each ends within LookupLimit. Their failures are
     // the peers' absence (an empty answer), so the tracker only keeps them observed.
@@ -22,6 +49,9 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
 
     /// <summary>Lookups still running (for tests and the debug page).</summary>
     public int Running => _lookups.Count;
+
+    /// <summary>Lookups remembered, running or done (for tests).</summary>
+    public int Cached => _entries.Count;
     private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
@@ -53,6 +83,68 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="client"/> may look <paramref name="key"/> up now: always when a fresh lookup of the key is
+    /// cached or running (it is shared), else within the client's rate and the node's bounds.
+    /// </summary>
+    public LookupAdmission Admit(IPAddress? client, string key, int count)
+    {
+        var now = options.Time.GetUtcNow();
+        if (_entries.TryGetValue(key, out var existing) && !IsStale(existing, now, count))
+        {
+            return LookupAdmission.Admitted;
+        }
+
+        if (!_clients.TryTake(ClientKey(client)))
+        {
+            return LookupAdmission.ClientRate;
+        }
+
+        if (_lookups.Count >= options.MaxLookupsRunning)
+        {
+            return LookupAdmission.Capacity;
+        }
+
+        if (_entries.Count >= options.MaxLookupEntries)
+        {
+            Prune(now);
+        }
+
+        return _entries.Count >= options.MaxLookupEntries ? LookupAdmission.Capacity : LookupAdmission.Admitted;
+    }
+
+    /// <summary>
+    /// Whom a rate belongs to: an IPv4 address, or an IPv6 /64 (one host may hold all of a /64, so a limit per IPv6
+    /// address would be none). Without an address (not TCP), every such client is one.
+    /// </summary>
+    internal static IPAddress ClientKey(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return IPAddress.None;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4();
+        }
+
+        if (address.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return address;
+        }
+
+        byte[] bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes);
+    }
+
+    private bool IsStale(Entry entry, DateTimeOffset now, int count)
+    {
+        var age = now - entry.Started;
+        return age > options.LookupCacheTtl || (entry.Completed && entry.Count < count && age > options.LookupCacheTtl / 2);
+    }
+
     private Entry GetEntry(string key, int count)
     {
         var now = options.Time.GetUtcNow();
@@ -60,9 +152,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
         {
             if (_entries.TryGetValue(key, out var existing))
             {
-                var age = now - existing.Started;
-                bool stale = age > options.LookupCacheTtl || (existing.Completed && existing.Count < count && age > options.LookupCacheTtl / 2);
-                if (!stale)
+                if (!IsStale(existing, now, count))
                 {
                     return existing;
                 }
@@ -82,7 +172,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
 
     private void Prune(DateTimeOffset now)
     {
-        if (_entries.Count < 1024)
+        if (_entries.Count < options.MaxLookupEntries / 4)
         {
             return;
         }

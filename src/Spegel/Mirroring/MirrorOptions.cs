@@ -70,5 +70,24 @@ internal sealed record MirrorOptions
     /// </summary>
     public int TagConfirmations { get; init; } = 2;
 
+    /// <summary>
+    /// New lookups one client (an IPv4 address, an IPv6 /64) may start at once: the distinct digests and tags of a large
+    /// pull arrive together (an image of 100 layers is about 100). The rate after the burst is
+    /// <see cref="LookupsPerSecondPerClient"/>. containerd asks from one address, its node's (or the CNI gateway's).
+    /// </summary>
+    public int LookupBurstPerClient { get; init; } = 256;
+
+    /// <summary>New lookups per second one client may start after its burst: a node pulling image after image needs a few dozen.</summary>
+    public double LookupsPerSecondPerClient { get; init; } = 32;
+
+    /// <summary>
+    /// Lookups running at once. A lookup takes milliseconds in a healthy cluster (and at most 10 s), so only a flood or a
+    /// broken DHT reaches this; a request beyond it is refused (503) and containerd asks the next host.
+    /// </summary>
+    public int MaxLookupsRunning { get; init; } = 128;
+
+    /// <summary>Lookups remembered (each for <see cref="LookupCacheTtl"/>): enough for every key of a busy node's pulls in 5 s.</summary>
+    public int MaxLookupEntries { get; init; } = 4096;
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

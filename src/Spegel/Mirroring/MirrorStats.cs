@@ -1,11 +1,18 @@
+using Spegel.Oci;
 using Spegel.Telemetry;
 
 namespace Spegel.Mirroring;
 
-/// <summary>Counters of mirroring, for the debug page; each also moves its Prometheus metric.</summary>
-internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? instruments = null)
+/// <summary>
+/// Counters of mirroring, for the debug page; each also moves its Prometheus metric. The <c>registry</c> label is
+/// never request text: with <c>--mirrored-registries</c> (<paramref name="policy"/> restricts registries) only those
+/// reach a counter, otherwise <see cref="RegistryLabels"/> keeps the registries this node holds and names the rest
+/// <c>other</c>.
+/// </summary>
+internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? instruments = null, ContentPolicy? policy = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly bool _registriesBounded = policy?.RestrictsRegistries ?? false;
     private long _bytesFromPeers;
     private long _peerFailures;
     private long _resumes;
@@ -73,7 +80,7 @@ internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? 
         var when = _time.GetUtcNow();
         Interlocked.Increment(ref _served);
         LastSuccess = when;
-        Instruments.MirrorRequests.WithLabels(registry, "hit").Inc();
+        Instruments.MirrorRequests.WithLabels(RegistryLabel(registry), "hit").Inc();
         Instruments.MirrorLastSuccess.Set(when.ToUnixTimeMilliseconds() / 1000.0);
     }
 
@@ -84,7 +91,7 @@ internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? 
     public void OnMiss(string registry)
     {
         Interlocked.Increment(ref _notFound);
-        Instruments.MirrorRequests.WithLabels(registry, "miss").Inc();
+        Instruments.MirrorRequests.WithLabels(RegistryLabel(registry), "miss").Inc();
     }
 
     /// <summary>
@@ -103,7 +110,9 @@ internal sealed class MirrorStats(TimeProvider? time = null, SpegelInstruments? 
         }).Inc();
         if (result != RelayResult.ClientGone)
         {
-            Instruments.MirrorRequests.WithLabels(registry, "miss").Inc();
+            Instruments.MirrorRequests.WithLabels(RegistryLabel(registry), "miss").Inc();
         }
     }
+
+    private string RegistryLabel(string registry) => _registriesBounded ? registry : Instruments.Registries.Of(registry);
 }

@@ -17,6 +17,13 @@ namespace Spegel.Mirroring;
 internal sealed partial class PeerClient(HttpClient http, MirrorOptions options, MirrorStats stats, ILogger<PeerClient> logger)
 {
     /// <summary>
+    /// The budget of log lines about peers that failed or relays that broke (<see cref="VerifiedBlobRelay"/> logs
+    /// through it too): a hostile DHT member naming bogus providers for every miss must not flood the log; the
+    /// counters (<c>spegel_peer_failures_total</c>, <c>spegel_mirror_aborted_total</c>) still count every one.
+    /// </summary>
+    internal Timing.LogBudget Logs { get; } = new("peers that failed", 20, 1, options.Time);
+
+    /// <summary>
     /// Asks peers until one answers 200/206 (or 416: the blob exists, the range is wrong). The first peer gets
     /// <paramref name="headerTimeout"/> to answer; after the hedge delay the next is asked as well, and the first good
     /// answer wins; the losers are cancelled and their responses disposed. Null when no peer of the budget answered.
@@ -109,7 +116,10 @@ internal sealed partial class PeerClient(HttpClient http, MirrorOptions options,
     public void Failed(RoutedPeer peer, string key, string reason)
     {
         stats.PeerFailed();
-        LogPeerFailed(logger, key, peer.Id, string.Join(' ', peer.Addresses), reason);
+        if (Logs.TryTake(logger))
+        {
+            LogPeerFailed(logger, key, peer.Id, string.Join(' ', peer.Addresses), reason);
+        }
     }
 
     private Task<HttpResponseMessage> SendAsync(PeerRequest request, RoutedPeer peer, string? range, CancellationToken cancellationToken)

@@ -35,6 +35,13 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
             refusals ?? new Refusals(stats.Instruments, loggers.CreateLogger<Refusals>(), options.Time));
     }
 
+    /// <summary>
+    /// Whether <paramref name="client"/> may have <paramref name="request"/> looked up now (<see cref="LookupCache.Admit"/>):
+    /// asked before <see cref="FetchAsync"/> for a request from a client, so a flood of misses is refused before it
+    /// reaches the DHT.
+    /// </summary>
+    public LookupAdmission Admit(IPAddress? client, PeerRequest request) => lookups.Admit(client, request.Key, options.ResolveRetries);
+
     /// <summary>What peers have for <paramref name="request"/>; null when none of them could answer.</summary>
     /// <param name="peers">Whom to ask; null: the peers the DHT knows for the key.</param>
     public async Task<PeerFetch?> FetchAsync(PeerRequest request, IAsyncEnumerable<RoutedPeer>? peers, CancellationToken cancellationToken)

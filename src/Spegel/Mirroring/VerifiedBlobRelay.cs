@@ -107,7 +107,11 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
                 if (hash is not null && !_request.Distribution.Digest!.Value.Matches(hash.GetHashAndReset()))
                 {
                     _stats.DigestMismatch();
-                    LogDigestMismatch(_logger, _request.Key, Resumes);
+                    if (_client.Logs.TryTake(_logger))
+                    {
+                        LogDigestMismatch(_logger, _request.Key, Resumes);
+                    }
+
                     return RelayResult.DigestMismatch;
                 }
 
@@ -208,7 +212,11 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
 
         if (next is not { } answer)
         {
-            LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            if (_client.Logs.TryTake(_logger))
+            {
+                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            }
+
             return RelayResult.NoPeerToResume;
         }
 
@@ -220,7 +228,11 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
             // A peer that lies about Content-Range could splice the wrong bytes: refuse it.
             _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
             answer.Response.Dispose();
-            LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            if (_client.Logs.TryTake(_logger))
+            {
+                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+            }
+
             return RelayResult.ResumeRejected;
         }
 

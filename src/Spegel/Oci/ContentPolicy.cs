@@ -16,6 +16,9 @@ internal sealed class ContentPolicy(IReadOnlyList<RegistryUrl> mirroredRegistrie
 
     public static ContentPolicy AllowAll { get; } = new([], [], true);
 
+    /// <summary>Only the listed registries are mirrored (a request for any other is filtered: <see cref="IsFiltered"/>).</summary>
+    public bool RestrictsRegistries => _registries is not null;
+
     /// <summary>
     /// Whether a registry is mirrored. A blob's distribution source names a registry by host without its port
     /// (containerd's labels do: <c>10.0.0.5</c> for <c>10.0.0.5:5000</c>), so a host matches a host:port too.

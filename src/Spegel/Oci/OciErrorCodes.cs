@@ -12,4 +12,10 @@ internal static class OciErrorCodes
     public const string RangeInvalid = "RANGE_INVALID";
     public const string Unsupported = "UNSUPPORTED";
     public const string Denied = "DENIED";
+
+    /// <summary>
+    /// A 503 (a bound refused the request, or containerd did not answer): docker distribution's code for it; the OCI
+    /// list has only TOOMANYREQUESTS, which goes with a 429, and containerd retries a 429 on the same host.
+    /// </summary>
+    public const string Unavailable = "UNAVAILABLE";
 }

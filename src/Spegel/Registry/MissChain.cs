@@ -1,3 +1,4 @@
+using System.Net;
 using Spegel.Coalescing;
 using Spegel.Mirroring;
 using Spegel.Oci;
@@ -16,6 +17,9 @@ internal abstract record Miss
 
     /// <summary>A peer's answer, to write (and for a blob, to relay).</summary>
     public sealed record FromPeers(PeerFetch Fetch) : Miss;
+
+    /// <summary>Not looked up: the client is over its lookup rate, or the node at its bound (<see cref="LookupCache.Admit"/>).</summary>
+    public sealed record Refused(LookupAdmission Reason) : Miss;
 }
 
 /// <summary>
@@ -26,6 +30,8 @@ internal abstract record Miss
 /// node downloads for the cluster: the download in progress (<see cref="PullCoalescer.OpenInProgressAsync"/>);</item>
 /// <item>any other request from a peer: not found (a peer's request is never forwarded again: loop prevention);</item>
 /// <item>a reference the policy keeps from mirroring: not found;</item>
+/// <item>a client over its lookup rate, or the node at its bound of lookups: refused (the registry answers 503, and
+/// containerd asks the next host);</item>
 /// <item>the peers that hold it (<see cref="PeerMirror"/>: lookup, hedging, digest checks, resume);</item>
 /// <item>a whole blob nobody holds: the node downloading it for the cluster, asked through the same mirror
 /// (<see cref="PullCoalescer.FindLeadersAsync"/>); when this node leads, not found, and its containerd downloads the
@@ -54,6 +60,11 @@ internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, Co
         }
 
         var peerRequest = new PeerRequest(request, client.Head, client.Range, client.Accept);
+        if (mirror.Admit(client.Address, peerRequest) is var admission and not LookupAdmission.Admitted)
+        {
+            return new Miss.Refused(admission);
+        }
+
         if (await mirror.FetchAsync(peerRequest, null, cancellationToken).ConfigureAwait(false) is { } fetch)
         {
             return new Miss.FromPeers(fetch);
@@ -75,7 +86,8 @@ internal sealed class MissChain(PeerMirror? mirror, PullCoalescer? coalescer, Co
 /// <summary>What of the client's request matters to the miss steps (the registry reads it off the HTTP request).</summary>
 /// <param name="FromPeer">Answered as a peer's request: from this node only, never forwarded (<c>X-Spegel-Mirrored</c>,
 /// which with a swarm key counts only with a valid proof).</param>
-internal sealed record RegistryRequest(bool FromPeer, bool Head, string? Range, IReadOnlyList<string> Accept)
+/// <param name="Address">The client's address: lookups are rate-limited per client.</param>
+internal sealed record RegistryRequest(bool FromPeer, bool Head, string? Range, IReadOnlyList<string> Accept, IPAddress? Address = null)
 {
     /// <summary>
     /// The peer proved it holds this node's peer key, or the node has none to prove it with: it may follow a download

@@ -41,7 +41,21 @@ internal sealed partial class RegistryHandler(
     private readonly Refusals _refusals = refusals ?? new Refusals(stats.Instruments);
 
     private const int MaxHeaderBytes = 16 * 1024;
-    private readonly BlobContentTypes _blobTypes = new();
+
+    /// <summary>
+    /// The most bytes held at once by whole reads of manifests whose type is not known yet (two of the largest, 4 MiB,
+    /// or thousands of ordinary ones of a few KiB); a read waits at most <see cref="ManifestReadWait"/> for it. Once
+    /// read, a manifest's type is remembered and later requests stream it like a blob.
+    /// </summary>
+    public const long ManifestReadBudget = 8 * 1024 * 1024;
+
+    public static readonly TimeSpan ManifestReadWait = TimeSpan.FromSeconds(1);
+
+    private readonly ContentTypes _types = new(new ByteBudget(ManifestReadBudget, TimeProvider.System), ManifestReadWait);
+
+    // A store that fails mid-transfer fails every request the same way: a line per second is enough.
+    private readonly Timing.LogBudget _serveFailureLogs = new("blobs that failed while being served", 10, 1);
+    private readonly Timing.LogBudget _storeFailureLogs = new("requests containerd did not answer", 10, 1);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -146,13 +160,29 @@ internal sealed partial class RegistryHandler(
             return;
         }
 
-        if (distribution.Kind == DistributionKind.Manifest)
+        try
         {
-            await ServeManifestAsync(context, distribution).ConfigureAwait(false);
+            if (distribution.Kind == DistributionKind.Manifest)
+            {
+                await ServeManifestAsync(context, distribution).ConfigureAwait(false);
+            }
+            else
+            {
+                await ServeBlobAsync(context, distribution).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Grpc.Core.RpcException ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
-            await ServeBlobAsync(context, distribution).ConfigureAwait(false);
+            // containerd is restarting or gone: every request would fail the same way. Answered 503 (its client asks
+            // the next host) with one log line a second, not an unhandled-exception error with a stack trace each.
+            if (_storeFailureLogs.TryTake(logger))
+            {
+                LogStoreUnavailable(logger, ex.StatusCode.ToString(), ex.Status.Detail);
+            }
+
+            log.Source = "store-error";
+            context.Response.Headers.RetryAfter = "1";
+            await OciError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, OciErrorCodes.Unavailable, "the content store (containerd) did not answer: try again or ask another host").ConfigureAwait(false);
         }
     }
 
@@ -178,34 +208,40 @@ internal sealed partial class RegistryHandler(
             descriptorType = image.MediaType;
         }
 
-        byte[] manifest;
-        await using (var blob = await store.OpenAsync(digest, cancellationToken).ConfigureAwait(false))
+        await using var blob = await store.OpenAsync(digest, cancellationToken).ConfigureAwait(false);
+        if (blob is null)
         {
-            if (blob is null)
-            {
-                await NotFoundAsync(context, distribution).ConfigureAwait(false);
-                return;
-            }
+            await NotFoundAsync(context, distribution).ConfigureAwait(false);
+            return;
+        }
 
-            if (blob.Size > MediaTypes.MaxManifestBytes)
-            {
-                await OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.ManifestUnknown, $"{digest} is {blob.Size} bytes: too large to be a manifest").ConfigureAwait(false);
-                return;
-            }
+        // Only an image index or manifest is served here, as Spegel does; a layer is told apart by its first bytes,
+        // never read whole (any blob used to be read into memory here, whatever its kind).
+        var (outcome, kind) = await _types.GetAsync(blob, cancellationToken).ConfigureAwait(false);
+        if (outcome == ContentTypes.Lookup.Busy)
+        {
+            await RefuseAsync(context, "manifest_read_budget", $"reading manifests holds {ManifestReadBudget / 1024 / 1024} MiB at most and it is in use: try again or ask another host").ConfigureAwait(false);
+            return;
+        }
 
-            manifest = await blob.ReadAllAsync(MediaTypes.MaxManifestBytes, cancellationToken).ConfigureAwait(false);
+        string? mediaType = outcome == ContentTypes.Lookup.Known ? kind.ManifestType(descriptorType) : null;
+        if (mediaType is null)
+        {
+            string why = outcome == ContentTypes.Lookup.Unreadable ? "could not be read" : blob.Size > MediaTypes.MaxManifestBytes ? $"is {blob.Size} bytes: too large to be a manifest" : "is not an image manifest or index";
+            await OciError.WriteAsync(context, StatusCodes.Status404NotFound, OciErrorCodes.ManifestUnknown, $"{digest} {why}").ConfigureAwait(false);
+            return;
         }
 
         var response = context.Response;
         RequestLogFeature.Of(context).Source = "local";
         response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = MediaTypes.Sniff(manifest) ?? (string.IsNullOrEmpty(descriptorType) ? MediaTypes.OctetStream : descriptorType);
-        response.ContentLength = manifest.Length;
+        response.ContentType = mediaType;
+        response.ContentLength = blob.Size;
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         SetNamespace(response, distribution);
         if (!HttpMethods.IsHead(context.Request.Method))
         {
-            await response.Body.WriteAsync(manifest, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(context, blob, 0, blob.Size).ConfigureAwait(false);
         }
     }
 
@@ -256,8 +292,10 @@ internal sealed partial class RegistryHandler(
         }
 
         RequestLogFeature.Of(context).Source = source;
+        // A JSON blob whose type cannot be read now (budget spent, read error) is sent as octet-stream: containerd
+        // ignores a blob's Content-Type, and refusing a blob we hold would be worse.
         response.ContentType = range.Outcome == RangeOutcome.Whole && source == "local"
-            ? await _blobTypes.GetAsync(blob, cancellationToken).ConfigureAwait(false)
+            ? (await _types.GetAsync(blob, cancellationToken).ConfigureAwait(false)).Kind.BlobType
             : MediaTypes.OctetStream;
         response.ContentLength = range.Length;
         SetNamespace(response, distribution);
@@ -266,16 +304,27 @@ internal sealed partial class RegistryHandler(
             return;
         }
 
-        var body = new CountingPipeWriter(response.BodyWriter);
+        await CopyAsync(context, blob, range.Start, range.Length).ConfigureAwait(false);
+    }
+
+    /// <summary>Streams bytes [start, start+length) of <paramref name="blob"/> into the response, as they are read.</summary>
+    private async Task CopyAsync(HttpContext context, BlobReader blob, long start, long length)
+    {
+        var cancellationToken = context.RequestAborted;
+        var body = new CountingPipeWriter(context.Response.BodyWriter);
         try
         {
-            await blob.CopyToAsync(body, range.Start, range.Length, cancellationToken).ConfigureAwait(false);
+            await blob.CopyToAsync(body, start, length, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or Grpc.Core.RpcException && !cancellationToken.IsCancellationRequested)
         {
             // Headers are gone: the only honest signal left is to abort the connection so the client sees a
             // broken transfer, never a short body presented as complete.
-            LogServeFailed(logger, digest.ToString(), ex.Message);
+            if (_serveFailureLogs.TryTake(logger))
+            {
+                LogServeFailed(logger, blob.Digest.ToString(), ex.Message);
+            }
+
             context.Abort();
         }
         finally
@@ -315,6 +364,17 @@ internal sealed partial class RegistryHandler(
             !mirrored && NodeAddress.IsLocalClient(connection.RemoteIpAddress, connection.LocalIpAddress, _node));
         context.Features.Set(origin);
         return origin;
+
+    /// 503 for a request refused by a bound (<paramref name="reason"/> names it in <c>spegel_refused_total</c>).
+    /// Not 429: containerd retries a 429 (and a 408) on the same host up to five times, while any other error sends
+    /// it on to the next host at once, which is what a bound is for.
+    /// </summary>
+    private Task RefuseAsync(HttpContext context, string reason, string message)
+    {
+        stats.Instruments.Refused.WithLabels(reason).Inc();
+        RequestLogFeature.Of(context).Source = "refused";
+        context.Response.Headers.RetryAfter = "1";
+        return OciError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, OciErrorCodes.Unavailable, message);
     }
 
     /// <summary>A local miss: whatever <see cref="MissChain"/> finds, written here, or 404.</summary>
@@ -326,7 +386,8 @@ internal sealed partial class RegistryHandler(
             origin.Mirrored,
             HttpMethods.IsHead(request.Method),
             request.Headers.Range.Count > 0 ? request.Headers.Range.ToString() : null,
-            [.. request.Headers.Accept.OfType<string>()])
+            [.. request.Headers.Accept.OfType<string>()],
+            context.Connection.RemoteIpAddress)
         {
             PeerVerified = origin.PeerVerified,
             FromThisNode = origin.FromThisNode,
@@ -345,6 +406,14 @@ internal sealed partial class RegistryHandler(
                 return;
             case Miss.FromPeers fromPeers:
                 await WritePeerFetchAsync(context, distribution, fromPeers.Fetch).ConfigureAwait(false);
+                return;
+            case Miss.Refused refused:
+                await RefuseAsync(
+                    context,
+                    refused.Reason == LookupAdmission.ClientRate ? "lookup_client_rate" : "lookup_capacity",
+                    refused.Reason == LookupAdmission.ClientRate
+                        ? "this client started more peer lookups than allowed: try again later or ask another host"
+                        : "this node runs as many peer lookups as it allows: try again or ask another host").ConfigureAwait(false);
                 return;
             case Miss.NotFound notFound:
                 if (notFound.PeersAsked)
@@ -481,6 +550,9 @@ internal sealed partial class RegistryHandler(
     {
         public static RequestOrigin Unknown { get; } = new(false, false, false, false);
     }
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "containerd did not answer a request ({Code}: {Detail}); answering 503")]
+    private static partial void LogStoreUnavailable(ILogger logger, string code, string detail);
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Serving blob {Digest} failed after the headers were sent; aborting the response: {Reason}")]
     private static partial void LogServeFailed(ILogger logger, string digest, string reason);

@@ -50,19 +50,4 @@ internal abstract class BlobReader : IAsyncDisposable
         GC.SuppressFinalize(this);
         return ValueTask.CompletedTask;
     }
-
-    /// <summary>Reads a small blob (a manifest) whole; fails when it is larger than <paramref name="maxBytes"/>.</summary>
-    public async Task<byte[]> ReadAllAsync(int maxBytes, CancellationToken cancellationToken)
-    {
-        if (Size > maxBytes)
-        {
-            throw new InvalidDataException($"{Digest} is {Size} bytes, more than the {maxBytes} allowed for a manifest");
-        }
-
-        var buffer = new MemoryStream((int)Size);
-        var writer = PipeWriter.Create(buffer, new StreamPipeWriterOptions(leaveOpen: true));
-        await CopyToAsync(writer, 0, Size, cancellationToken).ConfigureAwait(false);
-        await writer.CompleteAsync().ConfigureAwait(false);
-        return buffer.ToArray();
-    }
 }

@@ -39,7 +39,7 @@ internal enum RefusalReason
 }
 
 /// <summary>
-/// Counts refusals (<c>spegel_refusals_total{reason}</c>, every reason present from the start) and logs them at most
+/// Counts refusals (<c>spegel_refused_total{reason}</c>, every reason present from the start) and logs them at most
 /// once per reason per <see cref="LogInterval"/>, saying how many were not logged in between: an attacker can make the
 /// node refuse as often as it likes, but not flood its log.
 /// </summary>
@@ -58,7 +58,7 @@ internal sealed partial class Refusals
         _time = time ?? TimeProvider.System;
         foreach (var reason in Enum.GetValues<RefusalReason>())
         {
-            _instruments.Refusals.WithLabels(Label(reason)).IncTo(0);
+            _instruments.Refused.WithLabels(Label(reason)).IncTo(0);
         }
     }
 
@@ -79,12 +79,12 @@ internal sealed partial class Refusals
     };
 
     /// <summary>How many refusals of <paramref name="reason"/> were counted.</summary>
-    public long Count(RefusalReason reason) => (long)_instruments.Refusals.WithLabels(Label(reason)).Value;
+    public long Count(RefusalReason reason) => (long)_instruments.Refused.WithLabels(Label(reason)).Value;
 
     /// <summary>Counts a refusal and logs it unless one of the same reason was logged within the interval.</summary>
     public void Refuse(RefusalReason reason, string detail)
     {
-        _instruments.Refusals.WithLabels(Label(reason)).Inc();
+        _instruments.Refused.WithLabels(Label(reason)).Inc();
         long now = _time.GetTimestamp();
         long suppressed;
         lock (_state)

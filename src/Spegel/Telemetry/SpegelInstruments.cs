@@ -38,8 +38,8 @@ internal sealed class SpegelInstruments
         CoalescedPulls = f.CreateCounter("spegel_coalesced_pulls_total", "Blobs nobody held yet: downloaded from the upstream for the cluster (leader) or followed from the node downloading them (follower).", "role");
         InProgressServed = f.CreateCounter("spegel_in_progress_served_total", "Peer requests served from a download still in progress on this node.");
         PreflightFindings = f.CreateGauge("spegel_preflight_findings", "Problems the start-up check found in containerd's configuration, 1 per finding (the log and the debug page say what to change).", "check", "severity");
+        Refused = f.CreateCounter("spegel_refused_total", "Requests, connections, peer answers and claims refused, by reason (a fixed set, see docs/security.md): by a bound (connection_limit, manifest_read_budget, lookup_client_rate, lookup_capacity, measure_busy) or on trust grounds (proof_*, claim_not_local, tag_*, partial_for_whole, digest_header_mismatch).", "reason");
         MirrorAborted = f.CreateCounter("spegel_mirror_aborted_total", "Mirrored responses cut short after their headers were sent, by reason: digest_mismatch, no_peer_to_resume, resume_rejected, client_gone.", "reason");
-        Refusals = f.CreateCounter("spegel_refusals_total", "Peer requests, peer answers and claims refused on trust grounds, by reason (a fixed set: see docs/security.md).", "reason");
     }
 
     /// <summary>The registry these instruments are in (exported by the metrics endpoint).</summary>
@@ -47,6 +47,9 @@ internal sealed class SpegelInstruments
 
     /// <summary>The last requests, for the debug page.</summary>
     public RecentRequests Recent { get; } = new();
+
+    /// <summary>The registries <see cref="MirrorRequests"/> may name (the ones this node holds content of).</summary>
+    public RegistryLabels Registries { get; } = new();
 
     public Gauge AdvertisedImages { get; }
 
@@ -90,8 +93,11 @@ internal sealed class SpegelInstruments
 
     public Counter MirrorAborted { get; }
 
-    /// <summary>Counted through <see cref="Refusals"/> (with its rate-limited log), by <see cref="RefusalReason"/>.</summary>
-    public Counter Refusals { get; }
+    /// <summary>
+    /// What the bounds refused, and (through <see cref="Telemetry.Refusals"/>, with its rate-limited log) what was refused
+    /// on trust grounds; the reason is one of a fixed set (never request text).
+    /// </summary>
+    public Counter Refused { get; }
 
     /// <summary>One finished request; <paramref name="handler"/> is one of <see cref="HttpHandlerLabel"/>'s values, the method GET or HEAD.</summary>
     public void ObserveHttp(string handler, string method, int status, TimeSpan elapsed, long bytes)

@@ -93,6 +93,8 @@ internal sealed class MirrorHarness : IAsyncDisposable
             ? new StaticRouter([.. fakes.Select(f => f.Address)])
             : new StaticRouter([.. routes.Select(r => (IReadOnlyList<IPAddress>)r)]);
         var stats = new MirrorStats();
+        // A node that holds docker.io content (its advertiser says so): mirror requests for docker.io are counted by name.
+        stats.Instruments.Registries.Know("docker.io");
         var options = new MirrorOptions
         {
             RegistryPort = port,

@@ -153,7 +153,7 @@ public sealed class PeerTrustTests
 
         Assert.Equal(2, harness.Refusals.Count(RefusalReason.PartialForWhole));
         Assert.Equal([2, 2], harness.Peers.Select(p => p.Requests));
-        Assert.Equal(2, harness.Stats.Instruments.Refusals.WithLabels("partial_for_whole").Value);
+        Assert.Equal(2, harness.Stats.Instruments.Refused.WithLabels("partial_for_whole").Value);
     }
 
     [Fact]

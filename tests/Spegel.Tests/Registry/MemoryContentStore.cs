@@ -17,6 +17,20 @@ internal sealed class MemoryContentStore : IContentStore
     /// <summary>When set, reading a blob fails after this many bytes (a store that breaks mid-transfer).</summary>
     public long? FailAfterBytes { get; set; }
 
+    /// <summary>
+    /// When set, blobs are written in chunks of this size, each flushed (as the content folder's reader does), so a
+    /// client that does not read holds the writer back; otherwise in one write.
+    /// </summary>
+    public int? ChunkSize { get; set; }
+
+    /// <summary>When set, a read of more than <see cref="Spegel.Registry.ContentTypes.ProbeBytes"/> waits for this first.</summary>
+    public Task? HoldLargeReads { get; set; }
+
+    private long _bytesRead;
+
+    /// <summary>Bytes handed out by every read so far.</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
     public Digest Add(byte[] content, IReadOnlyDictionary<string, string>? labels = null)
     {
         var digest = Digest.Sha256(SHA256.HashData(content));
@@ -76,7 +90,7 @@ internal sealed class MemoryContentStore : IContentStore
     {
         lock (_blobs)
         {
-            return ValueTask.FromResult<BlobReader?>(_blobs.TryGetValue(digest, out byte[]? b) ? new MemoryBlobReader(digest, b, FailAfterBytes) : null);
+            return ValueTask.FromResult<BlobReader?>(_blobs.TryGetValue(digest, out byte[]? b) ? new MemoryBlobReader(this, digest, b) : null);
         }
     }
 
@@ -110,12 +124,29 @@ internal sealed class MemoryContentStore : IContentStore
         }
     }
 
-    private sealed class MemoryBlobReader(Digest digest, byte[] content, long? failAfter) : BlobReader(digest, content.Length)
+    private sealed class MemoryBlobReader(MemoryContentStore store, Digest digest, byte[] content) : BlobReader(digest, content.Length)
     {
         public override async Task CopyToAsync(PipeWriter destination, long offset, long count, CancellationToken cancellationToken)
         {
-            long limit = failAfter is { } f ? Math.Min(count, f) : count;
-            await destination.WriteAsync(content.AsMemory((int)offset, (int)limit), cancellationToken);
+            if (count > Spegel.Registry.ContentTypes.ProbeBytes && store.HoldLargeReads is { } hold)
+            {
+                await hold.WaitAsync(cancellationToken);
+            }
+
+            long limit = store.FailAfterBytes is { } f ? Math.Min(count, f) : count;
+            int chunk = store.ChunkSize ?? (int)Math.Max(1, limit);
+            for (long done = 0; done < limit;)
+            {
+                int n = (int)Math.Min(chunk, limit - done);
+                var flush = await destination.WriteAsync(content.AsMemory((int)(offset + done), n), cancellationToken);
+                Interlocked.Add(ref store._bytesRead, n);
+                done += n;
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    throw new OperationCanceledException("the reader went away");
+                }
+            }
+
             if (limit < count)
             {
                 throw new IOException("simulated store failure");

@@ -31,9 +31,10 @@ internal sealed class RegistryServer : IAsyncDisposable
 
     public static async Task<RegistryServer> StartAsync(
         MemoryContentStore store, BasicAuth? auth = null, IRouter? router = null, Spegel.Coalescing.PullCoalescer? coalescer = null, Spegel.Oci.ContentPolicy? policy = null,
-        PeerAuthenticator? peers = null)
+        PeerAuthenticator? peers = null, Func<RegistrySettings, RegistrySettings>? tune = null)
     {
         var settings = Settings("--registry-addr", "127.0.0.1:0", "--bootstrap-kind", "static", "--log-level", "ERROR");
+        settings = tune?.Invoke(settings) ?? settings;
         var stats = new Spegel.Mirroring.MirrorStats();
         var services = new RegistryServices(
             store, new NodeReadiness(router ?? new LocalOnlyRouter(), null), auth ?? BasicAuth.None, policy ?? Spegel.Oci.ContentPolicy.AllowAll, null, stats, coalescer, peers);

@@ -44,7 +44,7 @@ public sealed class RefusalsTests
         using var stream = new MemoryStream();
         await instruments.Registry.CollectAndExportAsTextAsync(stream);
         string exposition = System.Text.Encoding.UTF8.GetString(stream.ToArray());
-        Assert.All(labels, label => Assert.Contains($"spegel_refusals_total{{reason=\"{label}\"}} 0", exposition, StringComparison.Ordinal));
+        Assert.All(labels, label => Assert.Contains($"spegel_refused_total{{reason=\"{label}\"}} 0", exposition, StringComparison.Ordinal));
     }
 
     [Fact]
