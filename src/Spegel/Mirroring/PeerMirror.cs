@@ -124,7 +124,7 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
             var headers = PeerHeaders.From(response, body.Length) with
             {
                 DockerContentDigest = digest.ToString(),
-                ContentType = MediaTypes.Sniff(body) ?? response.Content.Headers.ContentType?.ToString(),
+                ContentType = MediaTypes.Fingerprint(body) ?? response.Content.Headers.ContentType?.ToString(),
             };
             return new PeerFetch.Whole(found.Peer, headers, request.Head ? null : body);
         }

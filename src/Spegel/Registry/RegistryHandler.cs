@@ -364,7 +364,9 @@ internal sealed partial class RegistryHandler(
             !mirrored && NodeAddress.IsLocalClient(connection.RemoteIpAddress, connection.LocalIpAddress, _node));
         context.Features.Set(origin);
         return origin;
+    }
 
+    /// <summary>
     /// 503 for a request refused by a bound (<paramref name="reason"/> names it in <c>spegel_refused_total</c>).
     /// Not 429: containerd retries a 429 (and a 408) on the same host up to five times, while any other error sends
     /// it on to the next host at once, which is what a bound is for.

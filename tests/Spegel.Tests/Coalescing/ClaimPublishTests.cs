@@ -25,8 +25,8 @@ public sealed class ClaimPublishTests : IDisposable
     {
         var options = new CoalescingOptions { Time = _time };
         var router = new SlowPublishRouter();
-        var coalescer = new PullCoalescer(router, new ContainerdIngests(_root.Path, _time), options, NullLogger<PullCoalescer>.Instance);
-        var deciding = coalescer.FindLeadersAsync(Layer, CancellationToken.None);
+        var coalescer = new PullCoalescer(router, new ContainerdIngests(_root.Path, "k8s.io", _time), options, NullLogger<PullCoalescer>.Instance);
+        var deciding = coalescer.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None);
 
         // The publish never ends by itself; the miss stops waiting for it after the publish wait, then settles.
         await Eventually.WaitAsync(() => router.Publishes == 1, "the claim being published");
@@ -48,8 +48,8 @@ public sealed class ClaimPublishTests : IDisposable
     {
         var options = new CoalescingOptions { Time = _time };
         var router = new SlowPublishRouter { Instant = true };
-        var coalescer = new PullCoalescer(router, new ContainerdIngests(_root.Path, _time), options, NullLogger<PullCoalescer>.Instance);
-        var deciding = coalescer.FindLeadersAsync(Layer, CancellationToken.None);
+        var coalescer = new PullCoalescer(router, new ContainerdIngests(_root.Path, "k8s.io", _time), options, NullLogger<PullCoalescer>.Instance);
+        var deciding = coalescer.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None);
         await _time.AdvanceWhenWaitingAsync(options.Settle);
         Assert.Empty(await deciding.Within("the decision"));
         Assert.Equal(options.Settle, _time.Elapsed);
