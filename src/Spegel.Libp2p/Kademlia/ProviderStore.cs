@@ -16,10 +16,12 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
     /// <summary>
     /// Remote records in all. A node holds about 1,400 keys and each is stored on the k = 20 closest nodes, so a node
     /// stores 1,400 × 20 = 28,000 records on average whatever the cluster's size (in clusters of ≤ 20 nodes every node
-    /// stores everything: N × 1,400 ≤ 28,000 too). 100,000 leaves room for a node whose share of the keyspace is 3.5×
-    /// the average, at about 100 bytes a record (measured: see ProviderStoreTests).
+    /// stores everything: N × 1,400 ≤ 28,000 too). 50,000 leaves room for a node whose share of the keyspace is 1.8×
+    /// the average. A record costs about 100 bytes where providers share keys (ProviderStoreTests) and about 540 where
+    /// every record has a key of its own (a flood: DhtRecordBoundsTests), so the cap holds under 27 MiB of the chart's
+    /// 128 MiB; past it, the peer holding the most records gives up its newest, so honest nodes keep their share.
     /// </summary>
-    public const int MaxRecords = 100_000;
+    public const int MaxRecords = 50_000;
 
     /// <summary>
     /// Records one remote peer may hold here: a node sends us at most every key it has (in small clusters); 8,192 is

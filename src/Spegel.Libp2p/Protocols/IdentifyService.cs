@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Spegel.Libp2p.Muxing;
 using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Streams;
 using Spegel.Libp2p.Protos;
 using Spegel.Libp2p.Transport;
 

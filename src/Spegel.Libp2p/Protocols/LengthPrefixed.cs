@@ -1,6 +1,7 @@
 using System.Buffers;
 using Google.Protobuf;
 using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Streams;
 
 namespace Spegel.Libp2p.Protocols;
 

@@ -1,6 +1,6 @@
 using Spegel.Libp2p.Muxing;
 using Spegel.Libp2p.Primitives;
-using Spegel.Libp2p.Protocols;
+using Spegel.Libp2p.Streams;
 using Spegel.Libp2p.Security;
 
 namespace Spegel.Libp2p.Transport;

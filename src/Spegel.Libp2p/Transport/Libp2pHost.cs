@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spegel.Libp2p.Muxing;
 using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Streams;
 using Spegel.Libp2p.Protocols;
 using Spegel.Libp2p.Security;
 

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Spegel.Libp2p.Kademlia;
 using Spegel.Libp2p.Muxing;
 using Spegel.Libp2p.Primitives;
+using Spegel.Libp2p.Streams;
 using Spegel.Libp2p.Protocols;
 using Spegel.Libp2p.Protos;
 using Spegel.Libp2p.Security;

@@ -85,8 +85,10 @@ public sealed class PrivateNetworkTests
     }
 
     /// <summary>
-    /// On the wire, a member sends its nonce at once and then nothing in the clear: the client here is written from
-    /// the spec alone (nonce, then XSalsa20 with the key and the sender's nonce) and negotiates multistream with it.
+    /// On the wire, each side sends its nonce and then nothing in the clear: the client here is written from the spec
+    /// alone (nonce, then XSalsa20 with the key and the sender's nonce) and negotiates multistream with it. The dialer
+    /// speaks first (as js-libp2p and go-libp2p do: go sends its nonce with its first write, multistream's header): an
+    /// accepted socket that sends nothing is dropped after <c>FirstByteTimeout</c> without holding a handshake slot.
     /// </summary>
     [Fact]
     public async Task AMemberSpeaksTheSpecsWireAndNothingInTheClear()
@@ -97,17 +99,17 @@ public sealed class PrivateNetworkTests
         await socket.ConnectAsync(member.BoundEndPoints[0]);
         var raw = socket.GetStream();
 
-        // The member's nonce comes first, before we send anything.
-        byte[] theirNonce = new byte[PnetStream.NonceLength];
-        await raw.ReadExactlyAsync(theirNonce);
         byte[] ourNonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(PnetStream.NonceLength);
         var send = Cipher(key, ourNonce);
-        var receive = Cipher(key, theirNonce);
         byte[] proposal = [.. Multistream.Encode(Multistream.ProtocolId), .. Multistream.Encode(NoiseHandshake.ProtocolId)];
         byte[] encrypted = new byte[proposal.Length];
         send.ProcessBytes(proposal, encrypted);
         await raw.WriteAsync((byte[])[.. ourNonce, .. encrypted]);
 
+        // The member's nonce comes first, then its answer.
+        byte[] theirNonce = new byte[PnetStream.NonceLength];
+        await raw.ReadExactlyAsync(theirNonce);
+        var receive = Cipher(key, theirNonce);
         byte[] answer = new byte[proposal.Length];
         await raw.ReadExactlyAsync(answer);
         Assert.NotEqual(proposal, answer); // the member's answer is the same text, but not in the clear

@@ -1,4 +1,4 @@
-namespace Spegel.Libp2p.Protocols;
+namespace Spegel.Libp2p.Streams;
 
 /// <summary>
 /// Bytes of length-prefixed messages held while they arrive, per connection and for the whole host. A connection may
