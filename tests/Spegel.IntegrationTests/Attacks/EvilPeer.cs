@@ -80,16 +80,36 @@ public sealed class EvilPeer : IAsyncDisposable
     }
 
     /// <summary>Tells the node we provide <paramref name="keys"/> (ADD_PROVIDER with ourselves as provider, as any member may).</summary>
-    public async Task AdvertiseAsync(AttackNode node, IEnumerable<string> keys)
+    public Task AdvertiseAsync(AttackNode node, IEnumerable<string> keys) => SendAsync(node, EncodeAdvertisements(keys));
+
+    /// <summary>
+    /// The ADD_PROVIDER messages for <paramref name="keys"/>, length-prefixed, ready to send: a flood is encoded before
+    /// the attack so that the test process's own work (300,000 messages) does not delay the legitimate client's timing.
+    /// </summary>
+    public byte[] EncodeAdvertisements(IEnumerable<string> keys)
+    {
+        var self = new Message.Types.Peer { Id = ByteString.CopyFrom(_host.Id.Bytes), Addrs = { _host.Addresses.Select(a => ByteString.CopyFrom(a.ToArray())) } };
+        using var buffer = new MemoryStream();
+        foreach (string key in keys)
+        {
+            var message = new Message { Type = Message.Types.MessageType.AddProvider, Key = ByteString.CopyFrom(Cid.ForKey(key).Hash.Bytes), ProviderPeers = { self } };
+            message.WriteDelimitedTo(buffer);
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Writes <paramref name="encoded"/> messages on one DHT stream to the node, in 64 KiB writes, then closes it.</summary>
+    public async Task SendAsync(AttackNode node, byte[] encoded)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var stream = await _host.NewStreamAsync(node.RouterId, DhtOptions.SpegelProtocol, timeout.Token);
-        var self = new Message.Types.Peer { Id = ByteString.CopyFrom(_host.Id.Bytes), Addrs = { _host.Addresses.Select(a => ByteString.CopyFrom(a.ToArray())) } };
-        foreach (string key in keys)
+        for (int offset = 0; offset < encoded.Length; offset += 64 * 1024)
         {
-            await LengthPrefixed.WriteAsync(stream, new Message { Type = Message.Types.MessageType.AddProvider, Key = ByteString.CopyFrom(Cid.ForKey(key).Hash.Bytes), ProviderPeers = { self } }, timeout.Token);
+            await stream.WriteAsync(encoded.AsMemory(offset, Math.Min(64 * 1024, encoded.Length - offset)), timeout.Token);
         }
 
+        await stream.FlushAsync(timeout.Token);
         await stream.CloseWriteAsync();
     }
 

@@ -12,7 +12,7 @@ public sealed class LegitProbe : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly string _path;
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<(TimeSpan Latency, int Status)> _results = [];
+    private readonly List<(TimeSpan Latency, int Status, DateTimeOffset Start)> _results = [];
     private readonly Task _loop;
 
     private LegitProbe(Uri baseAddress, string path)
@@ -34,7 +34,8 @@ public sealed class LegitProbe : IAsyncDisposable
         {
             var latencies = _results.Select(r => r.Latency).Order().ToList();
             var p99 = latencies.Count == 0 ? TimeSpan.Zero : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(latencies.Count * 0.99) - 1)];
-            return new ProbeResult(_results.Count, p99, _results.Count(r => r.Status >= 500 || r.Status == 0), latencies.LastOrDefault());
+            var slow = _results.Where(r => r.Latency > TimeSpan.FromMilliseconds(50)).Select(r => $"{r.Start:HH:mm:ss.fff} {r.Latency.TotalMilliseconds:0} ms").ToList();
+            return new ProbeResult(_results.Count, p99, _results.Count(r => r.Status >= 500 || r.Status == 0), latencies.LastOrDefault(), slow);
         }
     }
 
@@ -53,6 +54,7 @@ public sealed class LegitProbe : IAsyncDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
+            var start = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             int status;
             try
@@ -68,7 +70,7 @@ public sealed class LegitProbe : IAsyncDisposable
 
             lock (_results)
             {
-                _results.Add((clock.Elapsed, status));
+                _results.Add((clock.Elapsed, status, start));
             }
 
             try
@@ -83,7 +85,9 @@ public sealed class LegitProbe : IAsyncDisposable
 }
 
 /// <summary>What the legitimate client saw during an attack.</summary>
-public sealed record ProbeResult(int Requests, TimeSpan P99, int Failures, TimeSpan Max)
+/// <param name="Slow">When each request over 50 ms started (UTC) and how long it took, to line up with the node's log.</param>
+public sealed record ProbeResult(int Requests, TimeSpan P99, int Failures, TimeSpan Max, IReadOnlyList<string> Slow)
 {
-    public override string ToString() => $"{Requests} requests, p99 {P99.TotalMilliseconds:0.0} ms, max {Max.TotalMilliseconds:0.0} ms, {Failures} 5xx or failed";
+    public override string ToString() =>
+        $"{Requests} requests, p99 {P99.TotalMilliseconds:0.0} ms, max {Max.TotalMilliseconds:0.0} ms, {Failures} 5xx or failed" + (Slow.Count > 0 ? $"; slow: {string.Join(", ", Slow)}" : string.Empty);
 }
