@@ -1,17 +1,22 @@
+using System.Text;
 using Org.BouncyCastle.Asn1.EdEC;
 using Org.BouncyCastle.Asn1.Pkcs;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Security;
+using Spegel.Libp2p.Files;
 
 namespace Spegel.Libp2p.Crypto;
 
 /// <summary>
 /// The node identity file <c>&lt;data-dir&gt;/private.key</c> as Spegel writes it: PEM <c>PRIVATE KEY</c> holding the
-/// PKCS#8 DER of the Ed25519 key (RFC 8410, seed only), file mode 0600, folder 0755.
+/// PKCS#8 DER of the Ed25519 key (RFC 8410, seed only), file mode 0600 (written through <see cref="AtomicFile"/>: never
+/// readable by others, not even while it is written), folder 0755 when we create it.
 /// </summary>
 public static class PrivateKeyFile
 {
     public const string FileName = "private.key";
+
+    private const UnixFileMode FolderMode = AtomicFile.WorldReadable | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
     // PKCS#8 for Ed25519 as Go's x509.MarshalPKCS8PrivateKey writes it: version 0, OID 1.3.101.112, OCTET STRING(OCTET STRING(seed)).
     private static readonly byte[] Pkcs8Prefix = Convert.FromHexString("302e020100300506032b657004220420");
@@ -25,13 +30,14 @@ public static class PrivateKeyFile
             return Read(File.ReadAllText(path));
         }
 
-        Directory.CreateDirectory(folder);
-        File.SetUnixFileMode(folder, (UnixFileMode)0b111_101_101);
+        if (!Directory.Exists(folder))
+        {
+            // 0755 only for a folder we make (as Spegel's MkdirAll); a folder the operator made keeps its mode.
+            Directory.CreateDirectory(folder, FolderMode);
+        }
+
         var key = PrivateKey.Generate();
-        string temp = path + ".tmp";
-        File.WriteAllText(temp, Write(key));
-        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temp, path, overwrite: false);
+        AtomicFile.Write(path, Encoding.ASCII.GetBytes(Write(key)), AtomicFile.OwnerOnly);
         return key;
     }
 

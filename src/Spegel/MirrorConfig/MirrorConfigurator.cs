@@ -1,4 +1,6 @@
+using System.Text;
 using Microsoft.Extensions.Logging;
+using Spegel.Libp2p.Files;
 using Spegel.Oci;
 
 namespace Spegel.MirrorConfig;
@@ -54,11 +56,17 @@ internal sealed partial class MirrorConfigurator(ILogger<MirrorConfigurator> log
 
             string target = Path.Combine(config.ConfigPath, folder, "hosts.toml");
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            await File.WriteAllTextAsync(target, text, cancellationToken).ConfigureAwait(false);
-            File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            await AtomicFile.WriteAsync(target, Encoding.UTF8.GetBytes(text), HostsMode(config), cancellationToken).ConfigureAwait(false);
             LogWrote(logger, registry.ToString(), target);
         }
     }
+
+    /// <summary>
+    /// 0600 when the file carries the Basic auth header (containerd reads it as root; nobody else needs the
+    /// credentials), else 0644 as Spegel writes it.
+    /// </summary>
+    internal static UnixFileMode HostsMode(MirrorConfiguration config) =>
+        config.Authorization is null ? AtomicFile.WorldReadable : AtomicFile.OwnerOnly;
 
     /// <summary>Restores the original configuration; does nothing when there is no backup (idempotent).</summary>
     public void Cleanup(string configPath)
@@ -133,19 +141,31 @@ internal sealed partial class MirrorConfigurator(ILogger<MirrorConfigurator> log
         }
     }
 
-    private static void CopySupportingFiles(string backupFolder, string liveFolder)
-    {
-        foreach (string file in Directory.EnumerateFiles(backupFolder, "*", SearchOption.AllDirectories))
-        {
-            string relative = Path.GetRelativePath(backupFolder, file);
-            if (relative == "hosts.toml")
-            {
-                continue;
-            }
+    /// <summary>
+    /// Copies the backed-up registry folder's other files (certificates, keys) back next to our <c>hosts.toml</c>.
+    /// Walks real folders only: a symlink to a folder is recreated as the same link, never descended into (it may
+    /// point anywhere, or at itself); a symlink to a file is copied as its content, as Spegel does.
+    /// </summary>
+    private static void CopySupportingFiles(string backupFolder, string liveFolder) => CopyTree(backupFolder, liveFolder, top: true);
 
-            string destination = Path.Combine(liveFolder, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-            File.Copy(file, destination, overwrite: true);
+    private static void CopyTree(string from, string to, bool top)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var entry in new DirectoryInfo(from).EnumerateFileSystemInfos())
+        {
+            string destination = Path.Combine(to, entry.Name);
+            if (entry is DirectoryInfo { LinkTarget: { } linkTarget })
+            {
+                Directory.CreateSymbolicLink(destination, linkTarget);
+            }
+            else if (entry is DirectoryInfo)
+            {
+                CopyTree(entry.FullName, destination, top: false);
+            }
+            else if (!(top && entry.Name == "hosts.toml"))
+            {
+                File.Copy(entry.FullName, destination, overwrite: true);
+            }
         }
     }
 

@@ -32,6 +32,79 @@ public sealed class PrivateKeyFileTests
     }
 
     [Fact]
+    public void ANewKeyIs0600InAFolderAnyoneMayWriteAndNoTempIsLeft()
+    {
+        using var root = new KeyFolder();
+        Directory.CreateDirectory(root.Data);
+        File.SetUnixFileMode(root.Data, (UnixFileMode)0b111_111_111);
+        PrivateKeyFile.LoadOrCreate(root.Data);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(root.Key));
+        Assert.Equal([PrivateKeyFile.FileName], Directory.EnumerateFileSystemEntries(root.Data).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void AnExistingDataFolderKeepsItsMode()
+    {
+        using var root = new KeyFolder();
+        Directory.CreateDirectory(root.Data);
+        File.SetUnixFileMode(root.Data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        PrivateKeyFile.LoadOrCreate(root.Data);
+        Assert.True(File.Exists(root.Key));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(root.Data));
+    }
+
+    [Fact]
+    public void AFolderWeCreateIs0755()
+    {
+        using var root = new KeyFolder();
+        PrivateKeyFile.LoadOrCreate(root.Data);
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(root.Data));
+    }
+
+    [Fact]
+    public void AStaleTempFromACrashIsReplacedNotFollowed()
+    {
+        // private.key.tmp left by a crash (here a symlink, the worst case): the start goes on, the link's pointee
+        // never receives the key.
+        using var root = new KeyFolder();
+        Directory.CreateDirectory(root.Data);
+        string pointee = Path.Combine(root.Path, "elsewhere");
+        File.WriteAllText(pointee, "not a key");
+        File.CreateSymbolicLink(root.Key + ".tmp", pointee);
+
+        var key = PrivateKeyFile.LoadOrCreate(root.Data);
+
+        Assert.Equal("not a key", File.ReadAllText(pointee));
+        Assert.Equal(key.PeerId, PrivateKeyFile.LoadOrCreate(root.Data).PeerId);
+        Assert.Null(new FileInfo(root.Key).LinkTarget);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(root.Key));
+        Assert.False(Path.Exists(root.Key + ".tmp"));
+    }
+
+    [Fact]
+    public void AStaleTempFileIsOverwritten()
+    {
+        using var root = new KeyFolder();
+        Directory.CreateDirectory(root.Data);
+        File.WriteAllText(root.Key + ".tmp", "half a key");
+        var key = PrivateKeyFile.LoadOrCreate(root.Data);
+        Assert.Equal(key.PeerId, PrivateKeyFile.Read(File.ReadAllText(root.Key)).PeerId);
+        Assert.False(Path.Exists(root.Key + ".tmp"));
+    }
+
+    /// <summary>A temp folder with the data folder's path inside (not created), removed after the test.</summary>
+    private sealed class KeyFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("spegel-key-").FullName;
+
+        public string Data => System.IO.Path.Combine(Path, "data");
+
+        public string Key => System.IO.Path.Combine(Data, PrivateKeyFile.FileName);
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+
+    [Fact]
     public void ReadsAKeyWrittenByOpenSsl()
     {
         // A missing tool fails the test with the fix (as Tools.Require does): a silent return would pass without checking.

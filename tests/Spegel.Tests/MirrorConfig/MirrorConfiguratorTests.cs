@@ -39,6 +39,48 @@ public sealed class MirrorConfiguratorTests
     }
 
     [Fact]
+    public async Task WithBasicAuthTheHostsFilesAre0600AndNoTempIsLeft()
+    {
+        using var temp = new TempFolder();
+        string path = temp.Combine("certs.d");
+        await Configurator.ApplyAsync(Config(path) with { Authorization = "Basic dTpw" }, CancellationToken.None);
+        foreach (string registry in new[] { "docker.io", "foo.bar:5000" })
+        {
+            string hosts = Path.Combine(path, registry, "hosts.toml");
+            Assert.Contains("Authorization = 'Basic dTpw'", await File.ReadAllTextAsync(hosts), StringComparison.Ordinal); // the secret is in it
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(hosts));
+            Assert.Equal(["hosts.toml"], Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(hosts)!).Select(Path.GetFileName));
+        }
+    }
+
+    [Fact]
+    public async Task PrependExistingCopiesAFolderSymlinkAsALinkWithoutWalkingIt()
+    {
+        using var temp = new TempFolder();
+        string path = temp.Combine("certs.d");
+        temp.Write("certs.d/docker.io/hosts.toml", "[host.'https://mirror.example']\ncapabilities = ['pull']\n");
+        temp.Write("certs.d/docker.io/ca.crt", "ca");
+        temp.Write("outside/secret.key", "not for certs.d");
+        File.CreateSymbolicLink(temp.Combine("certs.d", "docker.io", "outside"), temp.Combine("outside"));
+        File.CreateSymbolicLink(temp.Combine("certs.d", "docker.io", "loop"), ".");
+        var before = TempFolder.Snapshot(path);
+
+        await Configurator.ApplyAsync(Config(path, prepend: true, "https://docker.io"), CancellationToken.None);
+
+        string live = Path.Combine(path, "docker.io");
+        Assert.Equal(
+            ["ca.crt", "hosts.toml", "loop", "outside"],
+            Directory.EnumerateFileSystemEntries(live).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(temp.Combine("outside"), new DirectoryInfo(Path.Combine(live, "outside")).LinkTarget);
+        Assert.Equal(".", new DirectoryInfo(Path.Combine(live, "loop")).LinkTarget);
+        Assert.Equal("ca", await File.ReadAllTextAsync(Path.Combine(live, "ca.crt")));
+
+        Configurator.Cleanup(path);
+        Assert.Equal(before, TempFolder.Snapshot(path));
+        Assert.Equal("not for certs.d", await File.ReadAllTextAsync(temp.Combine("outside", "secret.key")));
+    }
+
+    [Fact]
     public async Task ConfigurationThenCleanupLeavesTheFolderByteIdentical()
     {
         using var temp = new TempFolder();
