@@ -10,7 +10,16 @@ public sealed class DebugWebTests(SingleNodeFixture fixture)
     public async Task ThePageShowsTheNodeAndMeasuresAPull()
     {
         var image = fixture.Images.Single(i => i.Repository == "spegeltest/multilayer");
-        string page = $"http://{fixture.Spegel.MetricsAddress}/debug/web/?measure={Uri.EscapeDataString(fixture.UpstreamImage(image))}";
+        string home = $"http://{fixture.Spegel.MetricsAddress}/debug/web/";
+        // A link alone does not start a pull: "?measure=" only fills the field.
+        string prefilled = await HeadlessChromium.DumpDomAsync($"{home}?measure={Uri.EscapeDataString(fixture.UpstreamImage(image))}");
+        Assert.Contains("<div id=\"result\"></div>", prefilled, StringComparison.Ordinal);
+        Assert.DoesNotContain("id=\"measure-table\"", prefilled, StringComparison.Ordinal);
+
+        // With the node's token in the fragment (read from the page, as only its reader can), the page's script
+        // measures through the same POST its form sends.
+        string token = await DebugTokenAsync(home);
+        string page = $"{home}?measure={Uri.EscapeDataString(fixture.UpstreamImage(image))}#token={token}";
         string dom = await HeadlessChromium.DumpDomAsync(page);
 
         Assert.Contains("Spegel for .NET", dom, StringComparison.Ordinal);
@@ -32,7 +41,7 @@ public sealed class DebugWebTests(SingleNodeFixture fixture)
         Assert.Contains("local store", after[after.IndexOf("id=\"recent\"", StringComparison.Ordinal)..], StringComparison.Ordinal);
 
         string artifact = Path.Combine(AppContext.BaseDirectory, "artifacts", "debug-web.png");
-        await HeadlessChromium.ScreenshotAsync(page, artifact);
+        await HeadlessChromium.ScreenshotAsync($"{home}?measure={Uri.EscapeDataString(fixture.UpstreamImage(image))}#token={await DebugTokenAsync(home)}", artifact);
         Assert.True(new FileInfo(artifact).Length > 10_000);
     }
 
@@ -51,6 +60,15 @@ public sealed class DebugWebTests(SingleNodeFixture fixture)
         Assert.Contains("# TYPE http_request_duration_seconds histogram", text, StringComparison.Ordinal);
         Assert.Contains("# TYPE http_response_size_bytes histogram", text, StringComparison.Ordinal);
         Assert.Contains("le=\"1024\"", text, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> DebugTokenAsync(string home)
+    {
+        using var http = new HttpClient();
+        string html = await http.GetStringAsync(home);
+        string token = System.Text.RegularExpressions.Regex.Match(html, "name=\"token\" value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.NotEmpty(token);
+        return token;
     }
 
     private static int Count(string text, string fragment)

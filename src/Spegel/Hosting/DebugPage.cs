@@ -15,7 +15,8 @@ internal static class DebugPage
 {
     private static readonly HtmlEncoder Html = HtmlEncoder.Default;
 
-    public static string Render(DebugSources sources, string version)
+    /// <param name="measureToken">The node's <see cref="DebugToken"/>, which the measure form posts.</param>
+    public static string Render(DebugSources sources, string version, string measureToken)
     {
         var sb = new StringBuilder();
         sb.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Spegel debug</title><style>")
@@ -95,7 +96,8 @@ internal static class DebugPage
         }
 
         sb.Append("</table>");
-        sb.Append("<h2>Measure image pull</h2><form id=\"measure\"><input name=\"image\" placeholder=\"docker.io/library/nginx:1.27\"> <button type=\"submit\">Measure</button></form><div id=\"result\"></div>");
+        sb.Append("<h2>Measure image pull</h2><form id=\"measure\" method=\"post\" action=\"measure\"><input type=\"hidden\" name=\"token\" value=\"")
+          .Append(Html.Encode(measureToken)).Append("\"><input name=\"image\" placeholder=\"docker.io/library/nginx:1.27\"> <button type=\"submit\">Measure</button></form><div id=\"result\"></div>");
         sb.Append("<script>").Append(Script).Append("</script></body></html>");
         return sb.ToString();
     }
@@ -124,17 +126,26 @@ internal static class DebugPage
 
     public static string RenderError(string message) => $"<p id=\"measure-error\" class=\"bad\">{Html.Encode(message)}</p>";
 
+    // The measurement is a POST with the page's token. "?measure=IMAGE" only fills the field: a link must not start a
+    // pull. It also runs it when the URL's fragment carries this node's token ("#token=…"), which only someone who
+    // could already read this page knows (the fragment is never sent to a server); it is then removed from the URL.
     private const string Script = """
         const form = document.getElementById('measure');
         const result = document.getElementById('result');
-        async function measure(image) {
-          result.textContent = 'Measuring ' + image + ' …';
-          const response = await fetch('measure?image=' + encodeURIComponent(image));
-          result.innerHTML = await response.text();
+        async function measure() {
+          result.textContent = 'Measuring ' + form.image.value + ' …';
+          try {
+            const response = await fetch('measure', { method: 'POST', headers: { 'X-Spegel-Debug-Token': form.token.value }, body: new URLSearchParams({ image: form.image.value }) });
+            result.innerHTML = await response.text();
+          } catch (e) {
+            result.textContent = 'The measurement failed: ' + e;
+          }
         }
-        form.addEventListener('submit', e => { e.preventDefault(); measure(form.image.value); });
+        form.addEventListener('submit', e => { e.preventDefault(); measure(); });
         const preset = new URLSearchParams(location.search).get('measure');
-        if (preset) { form.image.value = preset; measure(preset); }
+        const presented = new URLSearchParams(location.hash.slice(1)).get('token');
+        if (presented) { history.replaceState(null, '', location.pathname + location.search); }
+        if (preset) { form.image.value = preset; if (presented === form.token.value) { measure(); } }
         """;
 
     private static void Row(StringBuilder sb, string name, string value, bool raw = false) =>

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text.Json;
 using Spegel.Oci;
 using Spegel.Routing;
 
@@ -12,7 +10,10 @@ internal sealed record MeasuredBlob(string Kind, string Digest, long Bytes, int 
 
 /// <summary>
 /// "Measure image pull" of the debug page: resolves an image's peers and pulls it through the local instance, as
-/// containerd would (manifest, the linux/amd64 manifest of an index, config, layers), timing every blob.
+/// containerd would (manifest, the linux/amd64 manifest of an index, config, layers), timing every blob. The image
+/// reference and every digest read from a manifest are validated before they become a URL path
+/// (<see cref="MeasureTarget"/>, <see cref="MeasuredManifest"/>); a failure names what was wrong and never quotes
+/// fetched bytes (<see cref="MeasureFailedException"/>).
 /// </summary>
 internal sealed class PullMeasurer(HttpClient http, Uri localRegistry, IRouter router, string? authorization)
 {
@@ -20,82 +21,112 @@ internal sealed class PullMeasurer(HttpClient http, Uri localRegistry, IRouter r
 
     public async Task<IReadOnlyList<MeasuredBlob>> MeasureAsync(string image, CancellationToken cancellationToken)
     {
-        var name = ImageName.TryParse(image) ?? throw new ArgumentException($"'{image}' is not an image reference such as docker.io/library/nginx:1.27");
-        string reference = name.Digest ?? name.Tag ?? throw new ArgumentException("the image needs a tag or a digest");
+        var target = MeasureTarget.Parse(image);
         var result = new List<MeasuredBlob>();
-        byte[] manifest = await GetManifestAsync(name, reference, result, cancellationToken).ConfigureAwait(false);
-        using var document = JsonDocument.Parse(manifest);
-        if (document.RootElement.TryGetProperty("manifests", out var manifests))
+        var (isIndex, manifest) = await GetManifestAsync(target, target.Reference, target.Key, target.Digest, result, cancellationToken).ConfigureAwait(false);
+        try
         {
-            string? chosen = null;
-            foreach (var entry in manifests.EnumerateArray())
+            if (isIndex)
             {
-                chosen ??= entry.GetProperty("digest").GetString();
-                if (entry.TryGetProperty("platform", out var platform) && platform.GetProperty("architecture").GetString() == "amd64" && platform.GetProperty("os").GetString() == "linux")
+                var chosen = MeasuredManifest.ChoosePlatform(manifest.RootElement);
+                manifest.Dispose();
+                (isIndex, manifest) = await GetManifestAsync(target, chosen.ToString(), chosen.ToString(), chosen, result, cancellationToken).ConfigureAwait(false);
+                if (isIndex)
                 {
-                    chosen = entry.GetProperty("digest").GetString();
-                    break;
+                    throw new MeasureFailedException("the index's platform entry is another index, not an image manifest");
                 }
             }
 
-            if (chosen is null)
+            foreach (var (kind, digest) in MeasuredManifest.Blobs(manifest.RootElement))
             {
-                return result;
+                result.Add(await GetBlobAsync(target, kind, digest, cancellationToken).ConfigureAwait(false));
             }
-
-            manifest = await GetManifestAsync(name, chosen, result, cancellationToken).ConfigureAwait(false);
         }
-
-        using var platformManifest = JsonDocument.Parse(manifest);
-        var blobs = new List<(string Kind, string Digest)>();
-        if (platformManifest.RootElement.TryGetProperty("config", out var config))
+        finally
         {
-            blobs.Add(("config", config.GetProperty("digest").GetString()!));
-        }
-
-        if (platformManifest.RootElement.TryGetProperty("layers", out var layers))
-        {
-            blobs.AddRange(layers.EnumerateArray().Select(l => ("layer", l.GetProperty("digest").GetString()!)));
-        }
-
-        foreach (var (kind, digest) in blobs)
-        {
-            var (peers, firstPeer) = await LookupAsync(digest, cancellationToken).ConfigureAwait(false);
-            var clock = Stopwatch.StartNew();
-            using var response = await SendAsync(HttpMethod.Get, $"/v2/{name.Repository}/blobs/{digest}?ns={name.Registry}", cancellationToken).ConfigureAwait(false);
-            long bytes = 0;
-            if (response.IsSuccessStatusCode)
-            {
-                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                byte[] buffer = new byte[64 * 1024];
-                int n;
-                while ((n = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    bytes += n;
-                }
-            }
-
-            result.Add(new MeasuredBlob(kind, digest, bytes, (int)response.StatusCode, clock.Elapsed, peers, firstPeer));
+            manifest.Dispose();
         }
 
         return result;
     }
 
-    private async Task<byte[]> GetManifestAsync(ImageName name, string reference, List<MeasuredBlob> result, CancellationToken cancellationToken)
+    private async Task<MeasuredBlob> GetBlobAsync(MeasureTarget target, string kind, Digest digest, CancellationToken cancellationToken)
     {
-        string key = reference.Contains(':', StringComparison.Ordinal) ? reference : $"{name.Registry}/{name.Repository}:{reference}";
-        var (peers, firstPeer) = await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+        var (peers, firstPeer) = await LookupAsync(digest.ToString(), cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
-        using var response = await SendAsync(HttpMethod.Get, $"/v2/{name.Repository}/manifests/{reference}?ns={name.Registry}", cancellationToken).ConfigureAwait(false);
-        byte[] body = response.IsSuccessStatusCode ? await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false) : [];
-        string digest = response.Headers.TryGetValues("Docker-Content-Digest", out var values) ? values.First() : reference;
-        result.Add(new MeasuredBlob("manifest", digest, body.Length, (int)response.StatusCode, clock.Elapsed, peers, firstPeer));
-        if (!response.IsSuccessStatusCode)
+        using var response = await SendAsync($"/v2/{target.Name.Repository}/blobs/{digest}", target, cancellationToken).ConfigureAwait(false);
+        long bytes = 0;
+        if (response.IsSuccessStatusCode)
         {
-            throw new HttpRequestException($"the manifest {reference} is not available: {(int)response.StatusCode}", null, response.StatusCode);
+            // Counted, never kept: the page shows sizes and times, no content.
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            byte[] buffer = new byte[64 * 1024];
+            int n;
+            while ((n = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                bytes += n;
+            }
         }
 
-        return body;
+        return new MeasuredBlob(kind, digest.ToString(), bytes, (int)response.StatusCode, clock.Elapsed, peers, firstPeer);
+    }
+
+    private async Task<(bool IsIndex, System.Text.Json.JsonDocument Manifest)> GetManifestAsync(MeasureTarget target, string reference, string key, Digest? digest, List<MeasuredBlob> result, CancellationToken cancellationToken)
+    {
+        var (peers, firstPeer) = await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        using var response = await SendAsync($"/v2/{target.Name.Repository}/manifests/{reference}", target, cancellationToken).ConfigureAwait(false);
+        byte[] body = response.IsSuccessStatusCode ? await ReadManifestAsync(response, cancellationToken).ConfigureAwait(false) : [];
+        // The digest shown is the one asked for, or the hash of what came: never the answer's header.
+        string shown = digest?.ToString() ?? Digest.Sha256(System.Security.Cryptography.SHA256.HashData(body)).ToString();
+        result.Add(new MeasuredBlob("manifest", shown, body.Length, (int)response.StatusCode, clock.Elapsed, peers, firstPeer));
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new MeasureFailedException($"the manifest {reference} is not available from this node: HTTP {(int)response.StatusCode}");
+        }
+
+        if (digest is { } expected && !expected.MatchesContent(body))
+        {
+            throw new MeasureFailedException($"the manifest fetched as {reference} does not match that digest");
+        }
+
+        var document = MeasuredManifest.Parse(body);
+        try
+        {
+            return (MeasuredManifest.IsIndex(response.Content.Headers.ContentType?.MediaType, document.RootElement), document);
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The manifest's bytes, refused beyond <see cref="MediaTypes.MaxManifestBytes"/> whatever the answer's length says.</summary>
+    private static async Task<byte[]> ReadManifestAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        const int max = MediaTypes.MaxManifestBytes;
+        string tooLarge = $"the manifest is larger than {max / 1024 / 1024} MiB";
+        if (response.Content.Headers.ContentLength > max)
+        {
+            throw new MeasureFailedException(tooLarge);
+        }
+
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        byte[] chunk = new byte[16 * 1024];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > max)
+            {
+                throw new MeasureFailedException(tooLarge);
+            }
+
+            buffer.Write(chunk, 0, n);
+        }
+
+        return buffer.ToArray();
     }
 
     /// <summary>Every peer the DHT finds for a key within a second, and how long the first took.</summary>
@@ -121,15 +152,23 @@ internal sealed class PullMeasurer(HttpClient http, Uri localRegistry, IRouter r
         return (peers, first);
     }
 
-    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string pathAndQuery, CancellationToken cancellationToken)
+    /// <summary>A GET to the local instance. Every part of <paramref name="path"/> was validated by the caller.</summary>
+    private async Task<HttpResponseMessage> SendAsync(string path, MeasureTarget target, CancellationToken cancellationToken)
     {
-        var request = new HttpRequestMessage(method, new Uri(localRegistry, pathAndQuery));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(localRegistry, $"{path}?ns={Uri.EscapeDataString(target.Name.Registry)}"));
         request.Headers.Accept.ParseAdd(Accept);
         if (authorization is not null)
         {
             request.Headers.Authorization = AuthenticationHeaderValue.Parse(authorization);
         }
 
-        return http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        try
+        {
+            return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException)
+        {
+            throw new MeasureFailedException("the local registry could not be reached");
+        }
     }
 }

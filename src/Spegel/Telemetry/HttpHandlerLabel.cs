@@ -5,8 +5,8 @@ namespace Spegel.Telemetry;
 /// <c>http_requests_inflight</c>: Spegel's route patterns as it names them (<c>pkg/httpx/mux.go</c>: the pattern's
 /// path, a trailing <c>/</c> written <c>/*</c>), so dashboards and alerts on <c>handler="/v2/*"</c> keep working.
 /// A fixed set, never request text. Only GET and HEAD are measured (Spegel's routes are GET patterns; its mux answers
-/// other methods without measuring them), so the <c>method</c> label is fixed too; a path no route matches is not
-/// measured either.
+/// other methods without measuring them), so the <c>method</c> label is fixed too (plus POST on the debug page's measure
+/// route); a path no route matches is not measured either.
 /// </summary>
 internal static class HttpHandlerLabel
 {
@@ -31,10 +31,11 @@ internal static class HttpHandlerLabel
     };
 
     /// <summary>The label of a request to the metrics address (the debug web UI's routes; <c>/metrics</c> is not measured, as in Spegel).</summary>
-    public static string? ForMetrics(string method, string path) => !IsMeasuredMethod(method) ? null : path switch
+    /// <remarks>The measure route is a POST here (Spegel's is a GET; ours pulls an image only on a POST with a token), so it is measured with that method too.</remarks>
+    public static string? ForMetrics(string method, string path) => path switch
     {
-        "/debug/web/measure" => DebugWebMeasure,
-        _ when path.StartsWith("/debug/web/", StringComparison.Ordinal) => DebugWeb,
+        "/debug/web/measure" when IsMeasuredMethod(method) || method == "POST" => DebugWebMeasure,
+        _ when IsMeasuredMethod(method) && path.StartsWith("/debug/web/", StringComparison.Ordinal) => DebugWeb,
         _ => null,
     };
 

@@ -99,7 +99,7 @@ internal sealed class SpegelInstruments
     /// </summary>
     public Counter Refused { get; }
 
-    /// <summary>One finished request; <paramref name="handler"/> is one of <see cref="HttpHandlerLabel"/>'s values, the method GET or HEAD.</summary>
+    /// <summary>One finished request; <paramref name="handler"/> is one of <see cref="HttpHandlerLabel"/>'s values, the method GET or HEAD (or POST on the measure route).</summary>
     public void ObserveHttp(string handler, string method, int status, TimeSpan elapsed, long bytes)
     {
         string code = status.ToString(System.Globalization.CultureInfo.InvariantCulture);

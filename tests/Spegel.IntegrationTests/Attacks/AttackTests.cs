@@ -220,10 +220,28 @@ public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
     public Task TheDebugPageDoesNotPullImagesOnAGet() => UnderAttackAsync("GET /debug/web/measure", async () =>
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://{node.Spegel.MetricsAddress}") };
-        using var measure = await http.GetAsync($"/debug/web/measure?image={Uri.EscapeDataString($"{node.Upstream}/{node.Repository}:1")}");
-        Assert.NotEqual(HttpStatusCode.OK, measure.StatusCode);
-        using var injection = await http.GetAsync($"/debug/web/measure?image={Uri.EscapeDataString($"{node.Upstream}/{node.Repository}@x/../../../../v2/any/blobs/{node.Layers.Small}")}");
-        string body = await injection.Content.ReadAsStringAsync();
+        string image = $"{node.Upstream}/{node.Repository}:1";
+        using var measure = await http.GetAsync($"/debug/web/measure?image={Uri.EscapeDataString(image)}");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, measure.StatusCode);
+        Assert.Equal(["POST"], measure.Content.Headers.Allow);
+        string injected = $"{node.Upstream}/{node.Repository}@x/../../../../v2/any/blobs/{node.Layers.Small}";
+        using var injection = await http.GetAsync($"/debug/web/measure?image={Uri.EscapeDataString(injected)}");
+        Assert.DoesNotContain("invalid literal", await injection.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+
+        // A cross-site form can POST but cannot know the page's token.
+        using var noToken = await http.PostAsync("/debug/web/measure", new FormUrlEncodedContent(new Dictionary<string, string> { ["image"] = image }));
+        Assert.Equal(HttpStatusCode.Forbidden, noToken.StatusCode);
+
+        // With the page's token, the injected digest is refused by name before it becomes a URL.
+        string page = await http.GetStringAsync("/debug/web/");
+        string token = System.Text.RegularExpressions.Regex.Match(page, "name=\"token\" value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.NotEmpty(token);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/debug/web/measure") { Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["image"] = injected }) };
+        request.Headers.Add("X-Spegel-Debug-Token", token);
+        using var refused = await http.SendAsync(request);
+        string body = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("digest algorithm is malformed", body, StringComparison.Ordinal);
         Assert.DoesNotContain("invalid literal", body, StringComparison.OrdinalIgnoreCase);
     });
 

@@ -32,7 +32,7 @@ public sealed class RouterSnapshotTests
         Assert.True(peer.Connected);
         Assert.Contains(a.Host.Addresses[0].ToString(), peer.Addresses);
 
-        string page = DebugPage.Render(new DebugSources(b, null, new MirrorStats(), new NodeReadiness(b, null)), "test");
+        string page = DebugPage.Render(new DebugSources(b, null, new MirrorStats(), new NodeReadiness(b, null)), "test", "token");
         Assert.Contains($"<tr><th>Peer ID</th><td>{b.Id}</td></tr>", page, StringComparison.Ordinal);
         Assert.Contains($"<tr><td><code>{a.Id}</code></td><td>yes</td><td>{string.Join(", ", peer.Addresses)}</td></tr>", page, StringComparison.Ordinal);
     }
@@ -40,7 +40,7 @@ public sealed class RouterSnapshotTests
     [Fact]
     public void WithoutARouterThePageSaysSo()
     {
-        string page = DebugPage.Render(new DebugSources(null, null, new MirrorStats(), new NodeReadiness(new LocalOnlyRouter(), null)), "test");
+        string page = DebugPage.Render(new DebugSources(null, null, new MirrorStats(), new NodeReadiness(new LocalOnlyRouter(), null)), "test", "token");
         Assert.Contains("<tr><th>Peer ID</th><td>(no router)</td></tr>", page, StringComparison.Ordinal);
         Assert.Contains("<tr><th>peer</th><th>connected</th><th>addresses</th></tr></table>", page, StringComparison.Ordinal);
     }
