@@ -96,7 +96,7 @@ public sealed class AttackNode : IAsyncLifetime
             $"127.0.0.1:{RegistryPort}",
             [
                 "--router-addr", RouterEndPoint.ToString(), "--router-announce-loopback",
-                "--containerd-sock", Containerd.Socket, "--containerd-content-path", string.Empty,
+                "--containerd-sock", Containerd.Socket, "--containerd-content-path", Containerd.ContentRoot,
                 "--data-dir", Path.Combine(Root, "data"), "--basic-auth-dir", Path.Combine(Root, "basic-auth"),
                 "--bootstrap-kind", "static", "--log-level", "INFO",
             ],

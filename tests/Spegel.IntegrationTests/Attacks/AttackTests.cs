@@ -217,6 +217,45 @@ public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
     });
 
     [Fact]
+    public Task TheMirroredHeaderFromAnyClientServesNoDownloadInProgress() => UnderAttackAsync("X-Spegel-Mirrored from a client, downloads in progress", async () =>
+    {
+        // Two downloads "in progress" in containerd's ingest folder: one of another namespace, one of ours. The client
+        // makes the node lead each digest (a request without the header, from loopback: this node's containerd), then
+        // asks as a peer would. Without a peer's proof (the node's peer key is derived from its Basic credentials; an
+        // attacker has neither), neither is served; with one, only our namespace's is (the positive control).
+        using var http = Client();
+        var ingests = new List<string>();
+        try
+        {
+            foreach (string @namespace in new[] { "other", "k8s.io" })
+            {
+                byte[] data = System.Security.Cryptography.RandomNumberGenerator.GetBytes(64 * 1024);
+                string digest = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+                string folder = Path.Combine(node.Containerd.ContentRoot, "ingest", "attack-" + Guid.NewGuid().ToString("N"));
+                ingests.Add(folder);
+                Directory.CreateDirectory(folder);
+                await File.WriteAllTextAsync(Path.Combine(folder, "ref"), $"{@namespace}/1/layer-{digest}");
+                await File.WriteAllTextAsync(Path.Combine(folder, "total"), data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                await File.WriteAllBytesAsync(Path.Combine(folder, "data"), data);
+
+                using (var claim = await http.GetAsync(node.BlobPath(digest)))
+                {
+                    Assert.Equal(HttpStatusCode.NotFound, claim.StatusCode); // this node leads: its containerd goes upstream
+                }
+
+                var (status, served) = await AskAsPeerAsync(http, node.BlobPath(digest), data, proven: false);
+                Assert.False(served, $"the {@namespace} download in progress was served to a client without a peer's proof ({status})");
+                (status, served) = await AskAsPeerAsync(http, node.BlobPath(digest), data, proven: true);
+                Assert.True(served == (@namespace == "k8s.io"), $"the {@namespace} download in progress asked with a proof: {status}, served {served}");
+            }
+        }
+        finally
+        {
+            ingests.ForEach(folder => Directory.Delete(folder, recursive: true));
+        }
+    });
+
+    [Fact]
     public Task TheDebugPageDoesNotPullImagesOnAGet() => UnderAttackAsync("GET /debug/web/measure", async () =>
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://{node.Spegel.MetricsAddress}") };
@@ -256,9 +295,9 @@ public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using var response = await http.GetAsync(node.BlobPath(RandomDigest()));
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-            // The product's promise for a miss that is not coalesced is milliseconds; the bound here is the slow
-            // member's delay: a miss that waits for it is the bug.
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"miss {i} took {clock.Elapsed.TotalSeconds:0.0} s");
+            // A miss that waited for the slow member takes its 9.5 s at least; one that did not takes milliseconds (the
+            // claim publish waits 0.5 s at most). The bound sits between, far from both on a loaded machine.
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(9), $"miss {i} took {clock.Elapsed.TotalSeconds:0.0} s");
         }
     });
 
@@ -318,6 +357,25 @@ public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
             async () => (await http.GetStringAsync($"http://{node.Spegel.MetricsAddress}/debug/web/")).Contains("127.0.0.", StringComparison.Ordinal),
             TimeSpan.FromSeconds(20),
             "the attacker in the node's peer table");
+    }
+
+    /// <summary>A peer's request (<c>X-Spegel-Mirrored</c>), with a proof made from the cluster's key when <paramref name="proven"/>.</summary>
+    private static async Task<(int Status, bool Served)> AskAsPeerAsync(HttpClient http, string path, byte[] data, bool proven)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add(Spegel.Oci.PeerProtocol.MirroredHeader, "true");
+        if (proven)
+        {
+            var key = Spegel.Oci.PeerKey.FromBasicAuth(AttackNode.AuthorizationValue);
+            string host = http.BaseAddress!.Authority;
+            request.Headers.Add(
+                Spegel.Oci.PeerProtocol.ProofHeader,
+                Spegel.Oci.PeerProof.Create(key, "GET", host, path, DateTimeOffset.UtcNow, System.Security.Cryptography.RandomNumberGenerator.GetBytes(Spegel.Oci.PeerProof.NonceBytes)));
+        }
+
+        using var response = await http.SendAsync(request);
+        byte[] body = await response.Content.ReadAsByteArrayAsync();
+        return ((int)response.StatusCode, response.IsSuccessStatusCode && body.AsSpan().SequenceEqual(data));
     }
 
     private Multiaddr RouterAddress() => Multiaddr.Parse($"/ip4/{node.RouterEndPoint.Address}/tcp/{node.RouterEndPoint.Port}/p2p/{node.RouterId}");
