@@ -20,8 +20,12 @@ try
     var layout = new OciLayout(Path.Combine(root, "layout"));
     var image = TestImages.BuildImage(layout, "demo/app", "1", layers, seed: 42);
 
-    Step("Starting a 3-node cluster: network namespaces 10.77.0.1-3 (guarded, TESTBED.md §0), containerd and spegel on each");
-    await using var cluster = await Cluster.StartAsync(root, 3);
+    // The nodes share a swarm key (a libp2p private network): members are admitted, so a tag one node holds resolves
+    // from it while the upstream is down. Without a key, a tag needs two independent peers that agree (docs/security.md).
+    string swarmKey = Path.Combine(root, "swarm.key");
+    await File.WriteAllTextAsync(swarmKey, Spegel.Libp2p.Pnet.SwarmKey.Generate().ToFileText());
+    Step("Starting a 3-node cluster: network namespaces 10.77.0.1-3 (guarded, TESTBED.md §0), containerd and spegel on each, one swarm key");
+    await using var cluster = await Cluster.StartAsync(root, 3, ["--router-swarm-key-path", swarmKey]);
     await TestImages.PushAsync(layout, image, cluster.UpstreamAddress, cluster.Upstream.Netns);
     string reference = cluster.Reference(image);
     Step($"Upstream registry at {cluster.UpstreamAddress} holds {reference}; node peer IDs: {string.Join(", ", cluster.Nodes.Select(n => $"{n.Name}={n.PeerId[..12]}…"))}");

@@ -18,6 +18,9 @@ public sealed class MemoryCgroup : IDisposable
     /// <summary>The most memory the group used (page cache of its files included, as for a pod).</summary>
     public long MaxUsageBytes => ReadLong("memory.max_usage_in_bytes");
 
+    /// <summary>Starts <see cref="MaxUsageBytes"/> again from the current usage (to measure one phase of a run).</summary>
+    public void ResetMaxUsage() => File.WriteAllText(System.IO.Path.Combine(Path, "memory.max_usage_in_bytes"), "0");
+
     /// <summary>How often the group hit its limit (reclaim happened; not necessarily an OOM kill).</summary>
     public long FailCount => ReadLong("memory.failcnt");
 

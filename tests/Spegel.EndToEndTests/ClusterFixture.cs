@@ -6,7 +6,9 @@ namespace Spegel.EndToEndTests;
 /// <summary>
 /// Four nodes and an upstream registry, shared by the end-to-end tests. node 1 pulls every test image from upstream
 /// and node 2 the big and multi-layer ones; then the upstream is stopped, so what nodes 3 and 4 pull comes from peers.
-/// Tests leave nodes 3 and 4 empty and restore anything they break.
+/// Tests leave nodes 3 and 4 empty and restore anything they break. The nodes share a swarm key: admitted members are
+/// trusted for tags, so a tag one node holds resolves from it while the upstream is down (without a key a tag needs two
+/// independent peers that agree, docs/security.md, and here one node holds each image).
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
@@ -35,7 +37,9 @@ public sealed class ClusterFixture : IAsyncLifetime
         var layout = new OciLayout(Path.Combine(Root, "layout"));
         Images = TestImages.Build(layout);
         Big = TestImages.BuildImage(layout, "spegeltest/big", "1", [BigLayerBytes], seed: 500);
-        Cluster = await Spegel.Testbed.Cluster.StartAsync(Root, 4, ["--mirror-rate-grace-period", "1s"]);
+        string swarmKey = Path.Combine(Root, "swarm.key");
+        await File.WriteAllTextAsync(swarmKey, Spegel.Libp2p.Pnet.SwarmKey.Generate().ToFileText());
+        Cluster = await Spegel.Testbed.Cluster.StartAsync(Root, 4, ["--mirror-rate-grace-period", "1s", "--router-swarm-key-path", swarmKey]);
         foreach (var image in Images.Append(Big))
         {
             await TestImages.PushAsync(layout, image, Cluster.UpstreamAddress, Cluster.Upstream.Netns);

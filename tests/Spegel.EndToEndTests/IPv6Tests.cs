@@ -25,8 +25,11 @@ public sealed class IPv6Tests
             var layout = new OciLayout(Path.Combine(root, "layout"));
             var image = TestImages.BuildImage(layout, "spegeltest/ipv6", "1", [3 * 1024 * 1024, 300 * 1024, 2000], seed: 900);
             var other = TestImages.BuildImage(layout, "spegeltest/dualstack", "1", [1024 * 1024, 5000], seed: 901);
+            string swarmKey = Path.Combine(root, "swarm.key"); // admitted members: a tag one node holds resolves from it
+            await File.WriteAllTextAsync(swarmKey, Spegel.Libp2p.Pnet.SwarmKey.Generate().ToFileText());
             await using var cluster = await Cluster.StartAsync(root, 4, new ClusterOptions
             {
+                SpegelArgs = ["--router-swarm-key-path", swarmKey],
                 Stack = i => i is 1 or 4 ? NodeStack.DualStack : NodeStack.IPv6,
                 DnsBootstrap = new HashSet<int> { 3 },
             });

@@ -29,13 +29,18 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture, ContainerImag
 
         // Node P runs the image on A's content, on 127.0.0.2 so a product node Q on 127.0.0.1 can share its registry port.
         string dataDir = Directory.CreateDirectory(Path.Combine(fixture.Root, "image-data")).FullName;
+        // P and Q share a swarm key: admitted members are trusted for tags, so Q resolves the tag from P alone (without a
+        // key a tag needs two independent peers, and P is the only one).
+        string swarmKey = Path.Combine(fixture.Root, "image-swarm.key");
+        await File.WriteAllTextAsync(swarmKey, Spegel.Libp2p.Pnet.SwarmKey.Generate().ToFileText());
         int registryPort = Network.FreePort();
         int routerPort = Network.FreePort();
         await using var p = await SpegelProcess.StartAsync(
             Path.Combine(fixture.Root, "spegel-image.log"),
             $"127.0.0.2:{registryPort}",
             ["--containerd-sock", fixture.NodeA.Socket, "--containerd-content-path", fixture.NodeA.ContentRoot, "--data-dir", dataDir,
-             "--router-addr", $"127.0.0.2:{routerPort}", "--router-announce-loopback", "--bootstrap-kind", "static", "--log-level", "DEBUG"],
+             "--router-addr", $"127.0.0.2:{routerPort}", "--router-announce-loopback", "--bootstrap-kind", "static", "--log-level", "DEBUG",
+             "--router-swarm-key-path", swarmKey],
             image.Environment,
             waitReady: true,
             launch: spegel => ReadOnlyRoot.Wrap([.. image.Entrypoint, .. spegel], dataDir));
@@ -47,7 +52,8 @@ public sealed class ContainerImageTests(SingleNodeFixture fixture, ContainerImag
             Path.Combine(fixture.Root, "spegel-image-q.log"),
             $"127.0.0.1:{registryPort}",
             ["--containerd-sock", nodeC.Socket, "--containerd-content-path", nodeC.ContentRoot, "--router-announce-loopback",
-             "--bootstrap-kind", "static", "--static-bootstrap-peers", $"/ip4/127.0.0.2/tcp/{routerPort}/p2p/{peerId}", "--log-level", "DEBUG"],
+             "--bootstrap-kind", "static", "--static-bootstrap-peers", $"/ip4/127.0.0.2/tcp/{routerPort}/p2p/{peerId}", "--log-level", "DEBUG",
+             "--router-swarm-key-path", swarmKey],
             waitReady: true);
 
         // The image's configuration step writes C's hosts.toml through the certs.d volume, pointing at Q.

@@ -28,7 +28,8 @@ const node = await createLibp2p({
   streamMuxers: [yamux()],
   services: {
     identify: identify(),
-    ping: ping(),
+    // js-libp2p's connection monitor pings each connection too: room for its stream and the test's at once.
+    ping: ping({ maxOutboundStreams: 4 }),
     dht: kadDHT({
       protocol: '/spegel/kad/1.0.0',
       clientMode: false,

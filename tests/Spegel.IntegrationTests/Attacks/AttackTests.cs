@@ -306,6 +306,7 @@ public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
     {
         await node.EnsureRunningAsync();
         await node.AssertHealthyAsync($"the start before '{name}'");
+        node.Cgroup.ResetMaxUsage();
         await using var probe = LegitProbe.Start(node);
         await Task.Delay(200);
         await attack();
