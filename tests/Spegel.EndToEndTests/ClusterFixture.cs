@@ -24,6 +24,16 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public TestImage Multilayer => Images.Single(i => i.Repository == "spegeltest/multilayer");
 
+    /// <summary>The key the nodes prove peer requests with (derived from the swarm key), for tests that ask as a peer.</summary>
+    internal Spegel.Oci.PeerKey PeerKey { get; private set; } = null!;
+
+    /// <summary>curl's headers for a GET of <paramref name="path"/> from <paramref name="node"/> as a peer asks: marked, with a proof.</summary>
+    internal string[] PeerHeaders(ClusterNode node, string path) =>
+    [
+        "-H", "X-Spegel-Mirrored: true",
+        "-H", "X-Spegel-Peer-Proof: " + Spegel.Oci.PeerProof.Create(PeerKey, "GET", node.RegistryAddress, path, DateTimeOffset.UtcNow, RandomNumberGenerator.GetBytes(Spegel.Oci.PeerProof.NonceBytes)),
+    ];
+
     public ClusterNode N1 => Cluster.Nodes[0];
 
     public ClusterNode N2 => Cluster.Nodes[1];
@@ -38,7 +48,9 @@ public sealed class ClusterFixture : IAsyncLifetime
         Images = TestImages.Build(layout);
         Big = TestImages.BuildImage(layout, "spegeltest/big", "1", [BigLayerBytes], seed: 500);
         string swarmKey = Path.Combine(Root, "swarm.key");
-        await File.WriteAllTextAsync(swarmKey, Spegel.Libp2p.Pnet.SwarmKey.Generate().ToFileText());
+        var key = Spegel.Libp2p.Pnet.SwarmKey.Generate();
+        PeerKey = Spegel.Oci.PeerKey.FromSwarmKey(key.Bytes);
+        await File.WriteAllTextAsync(swarmKey, key.ToFileText());
         Cluster = await Spegel.Testbed.Cluster.StartAsync(Root, 4, ["--mirror-rate-grace-period", "1s", "--router-swarm-key-path", swarmKey]);
         foreach (var image in Images.Append(Big))
         {

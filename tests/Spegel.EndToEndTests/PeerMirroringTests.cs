@@ -222,7 +222,8 @@ public sealed class PeerMirroringTests(ClusterFixture fixture) : IAsyncLifetime
             Assert.DoesNotContain(layers, remaining.Contains);
             await Network.WaitUntilAsync(() => Task.FromResult(fixture.N2.ReadSpegelLog().Contains("Withdrawing", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), "n2 withdrawing");
             // Asked as a peer would ask (no forwarding), n2 has nothing any more.
-            var asPeer = await TestNetwork.ExecAsync(fixture.N3.Netns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Spegel-Mirrored: true", $"http://{fixture.N2.RegistryAddress}/v2/x/blobs/{layers[0]}"]);
+            string path = $"/v2/x/blobs/{layers[0]}";
+            var asPeer = await TestNetwork.ExecAsync(fixture.N3.Netns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", .. fixture.PeerHeaders(fixture.N2, path), $"http://{fixture.N2.RegistryAddress}{path}"]);
             Assert.Equal("404", asPeer.StandardOutput.Trim());
 
             var clock = Stopwatch.StartNew();
