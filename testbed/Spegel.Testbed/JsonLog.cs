@@ -61,4 +61,23 @@ public static class JsonLog
     }
 
     public static bool Contains(string log, string fragment) => Messages(log).Any(m => m.Contains(fragment, StringComparison.Ordinal));
+
+    /// <summary>The lines of <paramref name="log"/> with one event id, parsed (slog shape, attributes flat).</summary>
+    public static List<JsonElement> Events(string log, int eventId)
+    {
+        var events = new List<JsonElement>();
+        foreach (string line in log.Split('\n'))
+        {
+            if (line.StartsWith('{') && line.Contains($"\"eventId\":{eventId}", StringComparison.Ordinal))
+            {
+                using var json = JsonDocument.Parse(line);
+                if (json.RootElement.TryGetProperty("eventId", out var id) && id.GetInt32() == eventId)
+                {
+                    events.Add(json.RootElement.Clone());
+                }
+            }
+        }
+
+        return events;
+    }
 }

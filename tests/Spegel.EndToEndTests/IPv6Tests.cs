@@ -116,21 +116,5 @@ public sealed class IPv6Tests
         string.Join('\n', JsonStates(node, 2001).Select(s => s.TryGetProperty("addresses", out var a) ? a.GetString() : null).OfType<string>());
 
     /// <summary>A node's JSON log lines (slog shape, attributes flat) with one event id.</summary>
-    private static List<JsonElement> JsonStates(ClusterNode node, int eventId)
-    {
-        var states = new List<JsonElement>();
-        foreach (string line in node.ReadSpegelLog().Split('\n'))
-        {
-            if (line.StartsWith('{') && line.Contains($"\"eventId\":{eventId}", StringComparison.Ordinal))
-            {
-                using var json = JsonDocument.Parse(line);
-                if (json.RootElement.GetProperty("eventId").GetInt32() == eventId)
-                {
-                    states.Add(json.RootElement.Clone());
-                }
-            }
-        }
-
-        return states;
-    }
+    private static List<JsonElement> JsonStates(ClusterNode node, int eventId) => JsonLog.Events(node.ReadSpegelLog(), eventId);
 }

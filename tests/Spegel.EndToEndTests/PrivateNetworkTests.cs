@@ -83,21 +83,5 @@ public sealed class PrivateNetworkTests
     private static string Text(JsonElement state, string name) => state.TryGetProperty(name, out var value) ? value.GetString() ?? string.Empty : string.Empty;
 
     /// <summary>A node's JSON log lines (slog shape, attributes flat) with one event id.</summary>
-    private static List<JsonElement> JsonStates(ClusterNode node, int eventId)
-    {
-        var states = new List<JsonElement>();
-        foreach (string line in node.ReadSpegelLog().Split('\n'))
-        {
-            if (line.StartsWith('{') && line.Contains($"\"eventId\":{eventId}", StringComparison.Ordinal))
-            {
-                using var json = JsonDocument.Parse(line);
-                if (json.RootElement.GetProperty("eventId").GetInt32() == eventId)
-                {
-                    states.Add(json.RootElement.Clone());
-                }
-            }
-        }
-
-        return states;
-    }
+    private static List<JsonElement> JsonStates(ClusterNode node, int eventId) => JsonLog.Events(node.ReadSpegelLog(), eventId);
 }

@@ -63,16 +63,8 @@ public sealed class PingFloodTests
     public async Task ASessionWhoseWritesPileUpIsClosed()
     {
         // Our side of a connection whose peer stops reading: once stalled, writes never complete.
-        var inbound = new Pipe();
-        var transport = new StalledTransport(inbound.Reader.AsStream());
-        var session = new YamuxSession(transport, isClient: true, new YamuxOptions { MaxQueuedWriteBytes = 1 << 20 });
-        session.Start();
+        var (session, transport, streams) = await OpenStalledAsync(40);
         await using var _ = session;
-        var streams = new List<YamuxStream>();
-        for (int i = 0; i < 40; i++)
-        {
-            streams.Add(await session.OpenStreamAsync(CancellationToken.None));
-        }
 
         // 40 streams write 64 KiB each (within the initial window): 2.5 MB would queue behind the stalled write, 1 MiB may.
         transport.Stall();
@@ -86,19 +78,27 @@ public sealed class PingFloodTests
         }
     }
 
-    [Fact]
-    public async Task WritesBelowTheBoundWaitWithoutClosingTheSession()
+    /// <summary>A session (bound 1 MiB of queued writes) over a transport the test can stall, with <paramref name="count"/> streams open.</summary>
+    private static async Task<(YamuxSession Session, StalledTransport Transport, List<YamuxStream> Streams)> OpenStalledAsync(int count)
     {
         var inbound = new Pipe();
         var transport = new StalledTransport(inbound.Reader.AsStream());
         var session = new YamuxSession(transport, isClient: true, new YamuxOptions { MaxQueuedWriteBytes = 1 << 20 });
         session.Start();
-        await using var _ = session;
         var streams = new List<YamuxStream>();
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < count; i++)
         {
             streams.Add(await session.OpenStreamAsync(CancellationToken.None));
         }
+
+        return (session, transport, streams);
+    }
+
+    [Fact]
+    public async Task WritesBelowTheBoundWaitWithoutClosingTheSession()
+    {
+        var (session, transport, streams) = await OpenStalledAsync(8);
+        await using var _ = session;
 
         // 8 × 64 KiB = 512 KiB: under the bound, so the writes just wait (a peer that is slow, not gone).
         transport.Stall();
