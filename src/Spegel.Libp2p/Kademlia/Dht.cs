@@ -111,6 +111,33 @@ public sealed partial class Dht : IAsyncDisposable
         await PublishAsync(keys, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Provides <paramref name="keys"/> to the k peers nearest each key <em>that we already know</em>, at once, without
+    /// the lookup <see cref="ProvideAsync"/> starts with: for records that matter within milliseconds (a pull claim that
+    /// rivals must see before they decide). In a cluster of up to k+1 nodes these are exactly the k closest; in a larger
+    /// one the routing table's nearest are close to them, and <see cref="ProvideAsync"/> (which the caller runs next)
+    /// reaches the exact ones. Returns when the messages are written.
+    /// </summary>
+    public async Task ProvideToKnownNearestAsync(IReadOnlyCollection<Multihash> keys, CancellationToken cancellationToken)
+    {
+        var perPeer = new Dictionary<PeerId, List<Multihash>>();
+        foreach (var key in keys)
+        {
+            Providers.AddLocal(key);
+            foreach (var peer in RoutingTable.Nearest(KeySpace.Position(key.Bytes), Options.K))
+            {
+                if (!perPeer.TryGetValue(peer, out var list))
+                {
+                    perPeer[peer] = list = [];
+                }
+
+                list.Add(key);
+            }
+        }
+
+        await SendProvidersAsync(perPeer, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Stops providing: the local record goes at once; remote records expire (the DHT has no delete).</summary>
     public void Withdraw(IEnumerable<Multihash> keys)
     {
@@ -245,7 +272,6 @@ public sealed partial class Dht : IAsyncDisposable
             .Select(k => (Key: k, Position: KeySpace.Position(k.Bytes)))
             .GroupBy(k => bits == 0 ? 0 : ((k.Position[0] << 8) | k.Position[1]) >> (16 - bits));
         var perPeer = new Dictionary<PeerId, List<Multihash>>();
-        var provider = new PeerInfo(Host.Id, Host.Addresses).ToProto(connected: false);
         using var limit = new SemaphoreSlim(4);
         await Task.WhenAll(regions.Select(async region =>
         {
@@ -279,6 +305,14 @@ public sealed partial class Dht : IAsyncDisposable
             }
         })).ConfigureAwait(false);
 
+        await SendProvidersAsync(perPeer, cancellationToken).ConfigureAwait(false);
+        LogProvided(_logger, keys.Count, perPeer.Count);
+    }
+
+    /// <summary>ADD_PROVIDER for each peer's keys, every peer on one stream, all peers at once; a peer that fails is logged.</summary>
+    private async Task SendProvidersAsync(Dictionary<PeerId, List<Multihash>> perPeer, CancellationToken cancellationToken)
+    {
+        var provider = new PeerInfo(Host.Id, Host.Addresses).ToProto(connected: false);
         await Task.WhenAll(perPeer.Select(async pair =>
         {
             var messages = pair.Value.Select(key => new Message
@@ -297,7 +331,6 @@ public sealed partial class Dht : IAsyncDisposable
                 LogProvideFailed(_logger, pair.Key.ToString(), pair.Value.Count, ex.Message);
             }
         })).ConfigureAwait(false);
-        LogProvided(_logger, keys.Count, perPeer.Count);
     }
 
     /// <summary>Which reprovide slice a key belongs to (by its keyspace position, so slices are regions).</summary>

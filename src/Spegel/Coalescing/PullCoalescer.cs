@@ -22,9 +22,13 @@ namespace Spegel.Coalescing;
 /// waiting up to <see cref="CoalescingOptions.StartTimeout"/> for it to start. The follower relays those bytes through
 /// the ordinary mirror path, which hashes the whole blob and never completes a response whose digest does not match.</item>
 /// </list>
-/// Only a leader serves a download in progress: a leader's containerd downloads from the upstream, while any other
-/// node's ingest may be waiting on its own spegel, and serving that would let nodes wait on each other in a circle
-/// (containerd creates the ingest before it asks the mirror).
+/// A claim is announced to the nearest peers this node knows at once (<see cref="IRouter.AdvertiseNowAsync"/>), not
+/// after a lookup: a lookup's length varies with the load, and when one node's publish outlasted a rival's settle time
+/// neither saw the other and both went upstream.
+/// A node serves a download in progress when it claimed the blob and then led it, or followed a peer with a lower ID
+/// (its own ingest fills from that peer). Following runs only towards lower IDs, so nodes never wait on each other in
+/// a circle (containerd creates the ingest before it asks the mirror); and a node that saw only a rival which itself
+/// follows a third node still gets the blob through that rival instead of a 404 and a second upstream download.
 /// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
 /// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
 /// </summary>
@@ -71,45 +75,51 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         }
 
         // Peers that find our claim may ask before we have decided: they wait for the decision (OpenInProgressAsync).
-        var claim = new Claim(options.Time.GetTimestamp(), options.PublishLimit, options.Time);
+        long started = options.Time.GetTimestamp();
+        var claim = new Claim(started, options.PublishLimit, options.Time);
         _claims[digest] = claim;
         var winners = new List<RoutedPeer>();
+        int seen = 0;
+        TimeSpan published = TimeSpan.Zero;
         try
         {
             await PublishAsync(digest, key, claim, cancellationToken).ConfigureAwait(false);
+            published = options.Time.GetElapsedTime(started);
             await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
-            winners = (await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false))
-                .Where(p => string.CompareOrdinal(p.Id, router.Id) < 0)
-                .ToList();
+            var rivals = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
+            seen = rivals.Count;
+            winners = rivals.Where(p => string.CompareOrdinal(p.Id, router.Id) < 0).ToList();
         }
         finally
         {
-            claim.Decide(leading: winners.Count == 0 && !cancellationToken.IsCancellationRequested);
+            claim.Decide(cancellationToken.IsCancellationRequested ? ClaimRole.Abandoned : winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following);
         }
 
+        var decided = options.Time.GetElapsedTime(started);
         if (winners.Count > 0)
         {
-            _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
+            // Our claim stays (a peer that saw only us may ask), but is no longer announced: newcomers follow the winner.
             claim.StopPublishing();
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
             _instruments.CoalescedPulls.WithLabels("follower").Inc();
-            LogFollowing(logger, digest.ToString(), winners[0].Id);
+            LogDecidedToFollow(logger, digest.ToString(), winners[0].Id, seen, published.TotalMilliseconds, decided.TotalMilliseconds);
             return winners;
         }
 
         _instruments.CoalescedPulls.WithLabels("leader").Inc();
-        LogLeading(logger, digest.ToString());
+        LogDecidedToLead(logger, digest.ToString(), seen, published.TotalMilliseconds, decided.TotalMilliseconds);
         return [];
     }
 
     /// <summary>
-    /// For a peer's request: our containerd's download of <paramref name="digest"/> when this node leads it, waiting
-    /// up to <see cref="CoalescingOptions.StartTimeout"/> for it to start; null at once otherwise.
+    /// For a peer's request: our containerd's download of <paramref name="digest"/> when this node claimed it and then
+    /// leads it or follows a lower ID (see the class), waiting up to <see cref="CoalescingOptions.StartTimeout"/> for
+    /// the decision and for the download to start; null at once otherwise.
     /// </summary>
     public async Task<BlobReader?> OpenInProgressAsync(Digest digest, CancellationToken cancellationToken)
     {
         if (!_claims.TryGetValue(digest, out var claim) || options.Time.GetElapsedTime(claim.Since) >= options.ClaimLifetime
-            || !await claim.IsLeadingAsync(options.StartTimeout, options.Time, cancellationToken).ConfigureAwait(false))
+            || !await claim.ServesAsync(options.StartTimeout, options.Time, cancellationToken).ConfigureAwait(false))
         {
             return null;
         }
@@ -145,7 +155,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     /// </summary>
     private async Task PublishAsync(Digest digest, string key, Claim claim, CancellationToken cancellationToken)
     {
-        var publish = router.AdvertiseAsync([key], claim.PublishToken);
+        var publish = router.AdvertiseNowAsync([key], claim.PublishToken);
         _publishing.Track(publish);
         try
         {
@@ -185,10 +195,23 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         return found.OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Our claim on a blob: when it was made, and whether we lead its download once decided.</summary>
+    /// <summary>What became of our claim on a blob.</summary>
+    private enum ClaimRole
+    {
+        /// <summary>No lower ID claimed it: our containerd downloads it from the upstream.</summary>
+        Leading,
+
+        /// <summary>A lower ID claimed it: our containerd gets it from that peer, through our spegel.</summary>
+        Following,
+
+        /// <summary>The request went away before the decision: nobody downloads it for this claim.</summary>
+        Abandoned,
+    }
+
+    /// <summary>Our claim on a blob: when it was made, and its role once decided.</summary>
     private sealed class Claim(long since, TimeSpan publishLimit, TimeProvider time)
     {
-        private readonly TaskCompletionSource<bool> _decided = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<ClaimRole> _decided = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // Not disposed: it ends the publish when the claim is dropped, or by itself after the publish limit.
         private readonly CancellationTokenSource _publishing = new(publishLimit, time);
@@ -200,13 +223,14 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         /// <summary>A claim withdrawn or expired is not published any further.</summary>
         public void StopPublishing() => _publishing.Cancel();
 
-        public void Decide(bool leading) => _decided.TrySetResult(leading);
+        public void Decide(ClaimRole role) => _decided.TrySetResult(role);
 
-        public async Task<bool> IsLeadingAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        /// <summary>Whether our containerd's download may be served to peers: we lead it, or follow a lower ID.</summary>
+        public async Task<bool> ServesAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
         {
             try
             {
-                return await _decided.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+                return await _decided.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false) is ClaimRole.Leading or ClaimRole.Following;
             }
             catch (TimeoutException)
             {
@@ -215,8 +239,11 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         }
     }
 
-    [LoggerMessage(EventId = 1961, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest}: leading its download (containerd goes upstream)")]
-    private static partial void LogLeading(ILogger logger, string digest);
+    [LoggerMessage(EventId = 1961, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest} before us ({Seen} rival claims seen): leading its download (containerd goes upstream); claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
+    private static partial void LogDecidedToLead(ILogger logger, string digest, int seen, double publishedMs, double decidedMs);
+
+    [LoggerMessage(EventId = 1966, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId} ({Seen} rival claims seen); claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
+    private static partial void LogDecidedToFollow(ILogger logger, string digest, string peerId, int seen, double publishedMs, double decidedMs);
 
     [LoggerMessage(EventId = 1962, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
     private static partial void LogFollowing(ILogger logger, string digest, string peerId);

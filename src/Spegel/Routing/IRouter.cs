@@ -20,6 +20,13 @@ internal interface IRouter
     /// <summary>Announces that this node holds <paramref name="keys"/>.</summary>
     Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Announces <paramref name="keys"/> where it matters within milliseconds (a pull claim rivals must see before they
+    /// decide): returns once the nearest peers this node knows have been told; the ordinary announcement follows in the
+    /// background. By default the same as <see cref="AdvertiseAsync"/>.
+    /// </summary>
+    Task AdvertiseNowAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => AdvertiseAsync(keys, cancellationToken);
+
     /// <summary>Stops announcing <paramref name="keys"/> (remote records expire on their own).</summary>
     Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
 

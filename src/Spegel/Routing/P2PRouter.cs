@@ -30,6 +30,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _bootstrapLoop;
     private volatile bool _alone;
+    private readonly WorkTracker _publishing;
 
     public P2PRouter(Libp2pHost host, Dht dht, IBootstrapper bootstrapper, ILogger<P2PRouter> logger, TimeProvider? time = null)
     {
@@ -38,6 +39,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         _bootstrapper = bootstrapper;
         _logger = logger;
         _time = time ?? TimeProvider.System;
+        _publishing = new WorkTracker(ex => LogPublishFailed(_logger, ex.Message));
     }
 
     public Libp2pHost Host { get; }
@@ -69,6 +71,24 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
     public Task AdvertiseAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) =>
         Dht.ProvideAsync(keys.Select(k => Cid.ForKey(k).Hash).ToList(), cancellationToken);
+
+    /// <summary>
+    /// The nearest peers we know get the records at once (no lookup first: the lookup is what made rival claims miss
+    /// each other, its length varying with the load); the ordinary publish, which finds the exact k closest in a large
+    /// cluster, then runs in the background until it ends or <paramref name="cancellationToken"/> stops it.
+    /// </summary>
+    public async Task AdvertiseNowAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+    {
+        var hashes = keys.Select(k => Cid.ForKey(k).Hash).ToList();
+        try
+        {
+            await Dht.ProvideToKnownNearestAsync(hashes, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _publishing.Track(Dht.ProvideAsync(hashes, cancellationToken));
+        }
+    }
 
     public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
     {
@@ -215,6 +235,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
         await Dht.DisposeAsync().ConfigureAwait(false);
         await Host.DisposeAsync().ConfigureAwait(false);
+        await _publishing.DrainAsync(CancellationToken.None).ConfigureAwait(false); // they end with the host
     }
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Bootstrap: {Connected} of {Targets} peers answered; {TableSize} peers in the routing table")]
@@ -222,6 +243,9 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
 
     [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Bootstrap failed, retrying with backoff: {Reason}")]
     private static partial void LogBootstrapFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1411, Level = LogLevel.Debug, Message = "Publishing records after announcing them to the nearest known peers failed: {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1403, Level = LogLevel.Information, Message = "Bootstrap found no peer but ourselves: running as a single-node cluster, and asking again with backoff (at most every 10 s) until a peer appears")]
     private static partial void LogAlone(ILogger logger);

@@ -20,6 +20,31 @@ public sealed class DhtNetworkTests
         Assert.Empty(await DhtNetwork.FindAsync(network[1], Cid.ForKey("nobody has this").Hash));
     }
 
+    /// <summary>
+    /// A record that matters at once (a pull claim) goes straight to the peers in the routing table, with no lookup
+    /// first: in a network of k+1 nodes or fewer, that is every peer, and each holds it in its own store, where its next
+    /// lookup looks first.
+    /// </summary>
+    [Fact]
+    public async Task ProvidingToTheKnownNearestReachesEveryPeerOfASmallNetwork()
+    {
+        await using var network = await DhtNetwork.StartAsync(4);
+        for (int i = 0; i < 4; i++)
+        {
+            int node = i;
+            await TestHosts.WaitUntilAsync(() => network[node].RoutingTable.Count == 3);
+        }
+
+        var key = Cid.ForKey("spegel-pull/sha256:" + new string('c', 64)).Hash;
+        await network[0].ProvideToKnownNearestAsync([key], CancellationToken.None);
+        Assert.True(network[0].Providers.IsLocal(key));
+        for (int i = 1; i < 4; i++)
+        {
+            int node = i;
+            await TestHosts.WaitUntilAsync(() => network[node].Providers.Get(key).Contains(network.Nodes[0].Host.Id));
+        }
+    }
+
     [Fact]
     public async Task EveryKeyIsFoundByEveryNodeInAThirtyTwoNodeNetwork()
     {

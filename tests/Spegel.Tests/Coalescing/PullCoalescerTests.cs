@@ -190,10 +190,10 @@ public sealed class PullCoalescerTests : IDisposable
     }
 
     [Fact]
-    public async Task ANodeThatDoesNotLeadNeverServesItsDownload()
+    public async Task ANodeThatFollowedAClaimBeforeClaimingNeverServesItsDownload()
     {
-        // Its containerd's ingest may be waiting on its own spegel (containerd creates it before asking the mirror):
-        // serving it would let two such nodes wait on each other.
+        // It never claimed, so no peer follows it; and its containerd's ingest may be waiting on its own spegel
+        // (containerd creates it before asking the mirror).
         Assert.Empty(await Coalescer("A", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
         var b = Coalescer("B", Immediate);
         Assert.Equal(["A"], (await b.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None)).Select(p => p.Id));
@@ -201,6 +201,33 @@ public sealed class PullCoalescerTests : IDisposable
         int timers = _time.TimersCreated;
         Assert.Null(await b.OpenInProgressAsync(Layer, CancellationToken.None).Within("the answer"));
         Assert.Equal(timers, _time.TimersCreated); // answered without waiting for anything
+    }
+
+    /// <summary>
+    /// Two nodes claim at once; the higher ID follows the lower. A third node that saw only the higher one's claim (its
+    /// record outlives the withdrawal on other nodes) asks it: it serves its own download, which fills from the leader,
+    /// instead of a 404 that would send the third node upstream. Following only runs to lower IDs, so no circle forms.
+    /// </summary>
+    [Fact]
+    public async Task ANodeThatClaimedAndThenFollowsALowerIdServesItsDownload()
+    {
+        var options = new CoalescingOptions { Time = _time };
+        var propagation = TimeSpan.FromMilliseconds(20);
+        _dht.PropagationDelay = propagation;
+        var a = Coalescer("A", options);
+        var b = Coalescer("B", options);
+        var deciding = new[] { a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None), b.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None) };
+        await Eventually.WaitAsync(() => _time.Created(propagation) == 2, "both claiming");
+        _time.Advance(propagation);
+        await Eventually.WaitAsync(() => _time.Created(options.Settle) == 2, "both settling");
+        _time.Advance(options.Settle);
+        Assert.Empty(await deciding[0].Within("A deciding"));
+        Assert.Equal(["A"], (await deciding[1].Within("B deciding")).Select(p => p.Id));
+
+        AddIngest("b-own", "012345");
+        await using var served = await b.OpenInProgressAsync(Layer, CancellationToken.None).Within("B answering");
+        Assert.NotNull(served);
+        Assert.Equal(6, served.Size);
     }
 
     [Fact]
