@@ -6,9 +6,10 @@ using Spegel.Bench;
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
+//   herd       the cold herd round after round: upstream bytes, herd vs lone pull vs no mirror, leaders per blob
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
-if (scenario == "suite" && !args.Contains("--nodes"))
+if (scenario is "suite" or "herd" && !args.Contains("--nodes"))
 {
     options = options with { Nodes = 4 };
 }
@@ -19,6 +20,7 @@ return scenario switch
     "mirror" => await MirrorBenchmark.RunAsync(options),
     "suite" => await SuiteBenchmark.RunAsync(options),
     "serve" => await ServeBenchmark.RunAsync(options),
+    "herd" => await HerdBenchmark.RunAsync(options),
     _ => Usage(),
 };
 

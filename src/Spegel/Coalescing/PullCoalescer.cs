@@ -59,6 +59,15 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
     public async Task<IReadOnlyList<RoutedPeer>> FindLeadersAsync(Digest digest, bool mayClaim, CancellationToken cancellationToken)
     {
         Prune();
+        if (_claims.TryGetValue(digest, out var current) && options.Time.GetElapsedTime(current.Since) < options.ClaimLifetime
+            && await current.DecisionAsync(options.StartTimeout, options.Time, cancellationToken).ConfigureAwait(false) is ClaimRole.Leading or ClaimRole.Following)
+        {
+            // Our containerd asks again (a retry, or ranges of one blob in parallel): the decision made stands. A node
+            // with a claim never follows anyone but the lower IDs it decided on, so nodes that serve their downloads
+            // never wait on each other in a circle.
+            return current.Winners;
+        }
+
         string key = ClaimKey(digest);
         var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
         if (claimants.Count > 0)
@@ -92,7 +101,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         }
         finally
         {
-            claim.Decide(cancellationToken.IsCancellationRequested ? ClaimRole.Abandoned : winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following);
+            claim.Decide(cancellationToken.IsCancellationRequested ? ClaimRole.Abandoned : winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following, winners);
         }
 
         var decided = options.Time.GetElapsedTime(started);
@@ -223,18 +232,29 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         /// <summary>A claim withdrawn or expired is not published any further.</summary>
         public void StopPublishing() => _publishing.Cancel();
 
-        public void Decide(ClaimRole role) => _decided.TrySetResult(role);
+        /// <summary>The lower IDs we follow (empty when we lead).</summary>
+        public IReadOnlyList<RoutedPeer> Winners { get; private set; } = [];
+
+        public void Decide(ClaimRole role, IReadOnlyList<RoutedPeer> winners)
+        {
+            Winners = role == ClaimRole.Following ? winners : [];
+            _decided.TrySetResult(role);
+        }
 
         /// <summary>Whether our containerd's download may be served to peers: we lead it, or follow a lower ID.</summary>
-        public async Task<bool> ServesAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        public async Task<bool> ServesAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken) =>
+            await DecisionAsync(timeout, time, cancellationToken).ConfigureAwait(false) is ClaimRole.Leading or ClaimRole.Following;
+
+        /// <summary>The decision, waiting up to <paramref name="timeout"/> for it; null when it did not come in time.</summary>
+        public async Task<ClaimRole?> DecisionAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
         {
             try
             {
-                return await _decided.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false) is ClaimRole.Leading or ClaimRole.Following;
+                return await _decided.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
-                return false;
+                return null;
             }
         }
     }

@@ -230,6 +230,23 @@ public sealed class PullCoalescerTests : IDisposable
         Assert.Equal(6, served.Size);
     }
 
+    /// <summary>
+    /// Our containerd asks again for a blob this node leads (a retry, or ranges of it in parallel): the decision stands.
+    /// Following the higher-ID claimant it now sees (a record that outlived its claim) could close a circle: that node
+    /// may be serving its own download, which follows ours.
+    /// </summary>
+    [Fact]
+    public async Task ANodeWithAClaimKeepsItsDecisionWhenAskedAgain()
+    {
+        var a = Coalescer("A", Immediate);
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None));
+        await _dht.Node("B", IPAddress.Loopback).AdvertiseAsync([PullCoalescer.ClaimKey(Layer)], CancellationToken.None);
+        Assert.Empty(await a.FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None).Within("A asked again"));
+
+        // Positive control: a node without a claim, asked the same, follows that claimant.
+        Assert.Equal(["A", "B"], (await Coalescer("C", Immediate).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None)).Select(p => p.Id));
+    }
+
     [Fact]
     public async Task ALeaderWhoseDownloadNeverStartsAnswersAfterTheStartTimeout()
     {
