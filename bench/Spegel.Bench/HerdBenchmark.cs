@@ -53,8 +53,9 @@ internal static class HerdBenchmark
             report.Line(string.Empty);
             report.Line($"{options.Nodes} nodes, upstream shaped to {options.UpstreamRate}. Each round, fresh images: one node pulls alone through spegel (lone), all nodes pull at once through spegel (herd), all nodes pull at once with no mirror (direct). Upstream × = bytes the upstream sent for the herd / the image's size (1.0× = one download for the whole cluster). Leaders = nodes that led a blob's download (1 per blob is coalescing; {options.Nodes} is none).");
             report.Line(string.Empty);
-            report.Line("| round | image | lone | herd median (max) | direct median | herd / lone | herd / direct | upstream × | leaders per blob | claim announced, decided (max ms) |");
-            report.Line("|---|---|---|---|---|---|---|---|---|---|");
+            report.Line("| round | image | lone | herd median (max) | direct median | herd / lone | herd / direct | upstream × | leaders per blob | fallbacks | claim announced, decided (max ms) |");
+            report.Line("|---|---|---|---|---|---|---|---|---|---|---|");
+            var reasons = new SortedSet<string>(StringComparer.Ordinal);
             var rows = new List<(string Spec, double Upstream, double PerLone, double PerDirect)>();
             for (int round = 1; round <= options.Runs; round++)
             {
@@ -74,6 +75,7 @@ internal static class HerdBenchmark
                     var herd = await Task.WhenAll(cluster.Nodes.Select(n => TimedPullAsync(n, cluster.Reference(herdImage))));
                     double upstream = (TestNetwork.SentBytes("reg") - upstreamBefore) / (double)spec.Bytes;
                     var (leaders, announcedMs, decidedMs) = Decisions(cluster, logStart);
+                    int fallbacks = Fallbacks(cluster, logStart, reasons);
 
                     Progress($"round {round}, {spec.Name}: herd with no mirror");
                     foreach (var node in cluster.Nodes)
@@ -87,7 +89,7 @@ internal static class HerdBenchmark
                     rows.Add((spec.Name, upstream, herdMedian / lone, herdMedian / directMedian));
                     report.Line(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"| {round} | {spec.Name} | {lone:0.00} s | {herdMedian:0.00} s ({herd.Max():0.00}) | {directMedian:0.00} s | {herdMedian / lone:0.00}× | {herdMedian / directMedian:0.00}× | {upstream:0.00}× | {leaders} | {announcedMs:0}, {decidedMs:0} |"));
+                        $"| {round} | {spec.Name} | {lone:0.00} s | {herdMedian:0.00} s ({herd.Max():0.00}) | {directMedian:0.00} s | {herdMedian / lone:0.00}× | {herdMedian / directMedian:0.00}× | {upstream:0.00}× | {leaders} | {fallbacks} | {announcedMs:0}, {decidedMs:0} |"));
                 }
             }
 
@@ -97,6 +99,13 @@ internal static class HerdBenchmark
             foreach (var group in rows.GroupBy(r => r.Spec))
             {
                 report.Line(string.Create(CultureInfo.InvariantCulture, $"| {group.Key} | {group.Max(r => r.Upstream):0.00}× | {group.Max(r => r.PerLone):0.00}× | {group.Max(r => r.PerDirect):0.00}× |"));
+            }
+
+            report.Line(string.Empty);
+            report.Line("Fallbacks: blob requests of a node's own containerd that its spegel answered 404 (containerd then went upstream), beyond the one of each blob's leader. The 404s' reasons (the leaders' included), as logged:");
+            foreach (string reason in reasons)
+            {
+                report.Line($"- {reason}");
             }
 
             report.Line(string.Empty);
@@ -121,6 +130,37 @@ internal static class HerdBenchmark
         var clock = Stopwatch.StartNew();
         (await node.PullAsync(reference, TimeSpan.FromMinutes(20))).EnsureSuccess($"{node.Name} pulling {reference}");
         return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// Blob requests of each node's own containerd answered 404 since <paramref name="logStart"/> (containerd then went
+    /// upstream), minus one per blob led; the error texts go to <paramref name="reasons"/>.
+    /// </summary>
+    private static int Fallbacks(Cluster cluster, int[] logStart, ISet<string> reasons)
+    {
+        int notFound = 0, led = 0;
+        for (int i = 0; i < cluster.Nodes.Count; i++)
+        {
+            var node = cluster.Nodes[i];
+            string log = node.ReadSpegelLog()[logStart[i]..];
+            led += JsonLog.Events(log, 1961).Count;
+            foreach (var request in JsonLog.Events(log, 1301))
+            {
+                if (request.GetProperty("handler").GetString() == "blob" && request.GetProperty("status").GetInt32() == 404
+                    && request.GetProperty("ip").GetString() is { } ip && (ip == node.Address || ip.StartsWith("127.", StringComparison.Ordinal)))
+                {
+                    notFound++;
+                    if (request.TryGetProperty("error", out var error) && error.GetString() is { Length: > 0 } text)
+                    {
+                        // Digests differ per blob; the reason is the rest of the text.
+                        string reason = System.Text.RegularExpressions.Regex.Replace(text, "sha256:[0-9a-f]{64}", "sha256:…");
+                        reasons.Add(reason.Length > 160 ? reason[..160] : reason);
+                    }
+                }
+            }
+        }
+
+        return notFound - led;
     }
 
     /// <summary>
