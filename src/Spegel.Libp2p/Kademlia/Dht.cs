@@ -112,7 +112,7 @@ public sealed partial class Dht : IAsyncDisposable
     }
 
     /// <summary>
-    /// Provides <paramref name="keys"/> to the k peers nearest each key <em>that we already know</em>, at once, without
+    /// Provides <paramref name="keys"/> to the k peers nearest each key <em>that we are connected to</em>, at once, without
     /// the lookup <see cref="ProvideAsync"/> starts with: for records that matter within milliseconds (a pull claim that
     /// rivals must see before they decide). In a cluster of up to k+1 nodes these are exactly the k closest; in a larger
     /// one the routing table's nearest are close to them, and <see cref="ProvideAsync"/> (which the caller runs next)
@@ -124,7 +124,8 @@ public sealed partial class Dht : IAsyncDisposable
         foreach (var key in keys)
         {
             Providers.AddLocal(key);
-            foreach (var peer in RoutingTable.Nearest(KeySpace.Position(key.Bytes), Options.K))
+            // Connected peers only: a dial (up to the dial timeout to a peer that left) is the wait this path avoids.
+            foreach (var peer in RoutingTable.Nearest(KeySpace.Position(key.Bytes), Options.K).Where(p => Host.GetConnection(p) is not null))
             {
                 if (!perPeer.TryGetValue(peer, out var list))
                 {
