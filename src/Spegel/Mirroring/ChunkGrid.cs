@@ -11,10 +11,11 @@ namespace Spegel.Mirroring;
 /// ask peers for no more than the chunk (<see cref="VerifiedBlobRelay"/>) and send consecutive chunks to different
 /// peers (<see cref="StripeIndex"/>).
 /// <para>
-/// Bounded and forgetful: a grid is believed only from two starts, only when it is at least
-/// <see cref="MinGrid"/> (a resume at an odd offset makes the gcd small: then nothing is assumed), and an entry is
-/// forgotten after <see cref="Lifetime"/> without a request; at most <see cref="MaxEntries"/> blobs are remembered
-/// (beyond that the oldest half is dropped).
+/// Bounded and forgetful: a grid is believed only from two starts and when it is at least <see cref="MinGrid"/>; a
+/// start that would make it smaller (another client's ranges, a resume at an odd offset) starts it again from that
+/// start, so the next two chunks of a multipart client set it right; an entry is forgotten after
+/// <see cref="Lifetime"/> without a request; at most <see cref="MaxEntries"/> blobs are remembered (beyond that the
+/// oldest half is dropped).
 /// </para>
 /// </summary>
 internal sealed class ChunkGrid(TimeProvider time)
@@ -50,7 +51,7 @@ internal sealed class ChunkGrid(TimeProvider time)
         var entry = _entries.AddOrUpdate(
             key,
             _ => new Entry(start, 1, now),
-            (_, old) => Expired(old, now) ? new Entry(start, 1, now) : new Entry(Gcd(old.Gcd, start), old.Starts + 1, now));
+            (_, old) => Expired(old, now) || Gcd(old.Gcd, start) < MinGrid ? new Entry(start, 1, now) : new Entry(Gcd(old.Gcd, start), old.Starts + 1, now));
         return Believed(entry);
     }
 

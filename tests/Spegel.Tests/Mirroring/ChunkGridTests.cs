@@ -29,6 +29,16 @@ public sealed class ChunkGridTests
     }
 
     [Fact]
+    public void AnotherClientsRangesDoNotHideTheNextMultipartFetch()
+    {
+        var grid = new ChunkGrid(new FakeTimeProvider());
+        grid.Observe("a", 12_500_000);
+        Assert.Equal(12_500_000, grid.Observe("a", 25_000_000)); // someone cut the blob in 16 parts
+        Assert.Null(grid.Observe("a", 16 * MiB)); // containerd starts: gcd 32 would be no grid; start again from here
+        Assert.Equal(16 * MiB, grid.Observe("a", 32 * MiB));
+    }
+
+    [Fact]
     public void AGridIsForgottenAfterItsLifetime()
     {
         var time = new FakeTimeProvider();
