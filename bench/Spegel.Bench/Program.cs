@@ -6,6 +6,7 @@ using Spegel.Bench;
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
+//   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
 if (scenario == "suite" && !args.Contains("--nodes"))
@@ -19,6 +20,7 @@ return scenario switch
     "mirror" => await MirrorBenchmark.RunAsync(options),
     "suite" => await SuiteBenchmark.RunAsync(options),
     "serve" => await ServeBenchmark.RunAsync(options),
+    "stripe" => await StripeBenchmark.RunAsync(options),
     _ => Usage(),
 };
 
