@@ -42,7 +42,7 @@ public sealed class MultipartFetcher(int workers, long chunkSize, string? netns 
         if (first.StatusCode != HttpStatusCode.PartialContent || remaining <= chunkSize)
         {
             await using var body = await first.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            long read = await CopyAsync(body, sha, long.MaxValue, null, cancellationToken).ConfigureAwait(false);
+            long read = await CopyAsync(body, sha, cancellationToken).ConfigureAwait(false);
             return Finish(read, sha, digest, clock, requests, parallel: false);
         }
 
@@ -156,12 +156,12 @@ public sealed class MultipartFetcher(int workers, long chunkSize, string? netns 
         return chunk;
     }
 
-    private static async Task<long> CopyAsync(Stream body, IncrementalHash sha, long limit, byte[]? into, CancellationToken cancellationToken)
+    private static async Task<long> CopyAsync(Stream body, IncrementalHash sha, CancellationToken cancellationToken)
     {
-        byte[] buffer = into ?? new byte[256 * 1024];
+        byte[] buffer = new byte[256 * 1024];
         long total = 0;
         int n;
-        while (total < limit && (n = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, limit - total)), cancellationToken).ConfigureAwait(false)) > 0)
+        while ((n = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
         {
             sha.AppendData(buffer, 0, n);
             total += n;

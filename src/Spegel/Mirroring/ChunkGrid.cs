@@ -117,7 +117,7 @@ internal sealed class ChunkGrid(TimeProvider time)
 
     private void Trim(DateTimeOffset now)
     {
-        foreach (var (key, entry) in _entries.OrderBy(e => e.Value.Seen).Take(Math.Max(1, _entries.Count / 2)))
+        foreach (var (key, _) in _entries.OrderBy(e => e.Value.Seen).Take(Math.Max(1, _entries.Count / 2)))
         {
             _entries.TryRemove(key, out _);
         }
