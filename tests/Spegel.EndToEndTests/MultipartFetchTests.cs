@@ -1,4 +1,5 @@
 using Spegel.Testbed;
+using Xunit.Abstractions;
 
 namespace Spegel.EndToEndTests;
 
@@ -8,7 +9,7 @@ namespace Spegel.EndToEndTests;
 /// are striped over both, and the peers send little more than what the client reads.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class MultipartFetchTests(ClusterFixture fixture)
+public sealed class MultipartFetchTests(ClusterFixture fixture, ITestOutputHelper output)
 {
     [Fact]
     public async Task AMultipartFetchThroughANodeIsServedByBothHoldersWithoutReadingPastTheChunks()
@@ -38,7 +39,8 @@ public sealed class MultipartFetchTests(ClusterFixture fixture)
             served[i] = (SpegelProcess.Sample(await holders[i].Spegel!.ScrapeAsync(), "spegel_peer_bytes_served_total") ?? 0) - before[i];
         }
 
-        string figures = $"n1 served {served[0]:0}, n2 served {served[1]:0}, delivered {size}";
+        string figures = $"n1 served {served[0]:0}, n2 served {served[1]:0}, delivered {size} ({served.Sum() / size:0.000}×) in {result.Elapsed.TotalSeconds:0.00} s";
+        output.WriteLine(figures);
         Assert.All(served, s => Assert.True(s > 0, figures));
         Assert.True(served.Sum() <= 1.1 * size, figures);
     }

@@ -44,6 +44,26 @@ public sealed class StripeTests
     }
 
     [Fact]
+    public async Task AWholeBlobIsStillOneRequestWithoutARange()
+    {
+        await using var harness = await StartAsync();
+        using var http = harness.Client();
+        // Chunks asked before: the blob has a grid, which a whole-blob request must not use.
+        foreach (int chunk in new[] { 2, 3 })
+        {
+            using var prime = new HttpRequestMessage(HttpMethod.Get, $"/v2/library/app/blobs/{LargeDigest}?ns=docker.io");
+            prime.Headers.TryAddWithoutValidation("Range", $"bytes={chunk * 2 * MiB}-{chunk * 2 * MiB}");
+            (await http.SendAsync(prime)).Dispose();
+        }
+
+        int before = harness.Peers.Sum(p => p.Requests);
+        Assert.Equal(Large, await http.GetByteArrayAsync($"/v2/library/app/blobs/{LargeDigest}?ns=docker.io"));
+        Assert.Equal(1, harness.Peers.Sum(p => p.Requests) - before);
+        Assert.Equal(string.Empty, harness.Peers.SelectMany(p => p.RangesAsked).Last(r => !r!.StartsWith("bytes=", StringComparison.Ordinal)));
+        Assert.Equal(2, harness.Peers.SelectMany(p => p.RangesAsked).Count(r => r!.StartsWith("bytes=", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task AClientThatClosesAtItsChunkEndStopsThePeerThere()
     {
         await using var harness = await StartAsync();
