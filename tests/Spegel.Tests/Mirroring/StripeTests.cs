@@ -20,7 +20,7 @@ public sealed class StripeTests
     private static Task<MirrorHarness> StartAsync() => MirrorHarness.StartAsync(
         [.. Enumerable.Range(2, 3).Select(i => new PeerSetup(IPAddress.Parse($"127.0.0.{i}"), PeerBehaviour.Good))],
         routes: null,
-        tune: o => o with { RangeWindow = Window, ChunkEndGrace = TimeSpan.FromSeconds(2) },
+        tune: o => o with { RangeWindow = Window, ChunkEndGrace = TimeSpan.FromSeconds(5) },
         extra: new Dictionary<string, (byte[], string)> { [LargeDigest] = (Large, "application/octet-stream") });
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class StripeTests
             Assert.Equal(Large.AsSpan(2 * MiB, 2 * MiB).ToArray(), chunk);
         } // closed without reading further, as containerd's chunk worker does
 
-        await Task.Delay(TimeSpan.FromSeconds(3)); // past the grace: a relay that went on would have asked by now
+        await Task.Delay(TimeSpan.FromSeconds(6)); // past the grace: a relay that went on would have asked by now
         var asked = harness.Peers.SelectMany(p => p.RangesAsked).Select(r => r!).Where(r => !r.EndsWith($"={r[6..r.IndexOf('-', StringComparison.Ordinal)]}-{r[6..r.IndexOf('-', StringComparison.Ordinal)]}", StringComparison.Ordinal)).ToList();
         Assert.Equal(harness.Peers.Sum(p => p.Requests) - requestsBefore, asked.Count);
         Assert.All(asked, r => Assert.Matches(@"^bytes=\d+-\d+$", r));
