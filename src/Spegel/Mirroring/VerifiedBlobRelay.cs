@@ -250,54 +250,54 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     /// <summary>Asks the peers for <paramref name="resumeAt"/> to the end of the current window.</summary>
     private async Task<RelayResult> AskAsync(long resumeAt, bool resume, CancellationToken cancellationToken)
     {
-        PeerAnswer? next;
-        try
+        bool rejected = false;
+        while (true)
         {
-            next = _budget > 0
-                ? await _client.FirstAnswerAsync(_request, _peers, $"bytes={resumeAt}-{_windowEnd}", _options.BlobHeaderTimeout, _budget, cancellationToken).ConfigureAwait(false)
-                : null;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return RelayResult.ClientGone;
-        }
-
-        if (next is not { } answer)
-        {
-            if (_client.Logs.TryTake(_logger))
+            PeerAnswer? next;
+            try
             {
-                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                next = _budget > 0
+                    ? await _client.FirstAnswerAsync(_request, _peers, $"bytes={resumeAt}-{_windowEnd}", _options.BlobHeaderTimeout, _budget, cancellationToken).ConfigureAwait(false)
+                    : null;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return RelayResult.ClientGone;
             }
 
-            return RelayResult.NoPeerToResume;
-        }
-
-        _budget -= answer.Attempts;
-        if (answer.Response.StatusCode != HttpStatusCode.PartialContent
-            || !PeerHeaders.TryGetSpan(answer.Response, out long nextStart, out long nextEnd, out long? nextTotal)
-            || nextStart != resumeAt || nextEnd != _windowEnd || (_total is not null && nextTotal != _total))
-        {
-            // A peer that lies about Content-Range could splice the wrong bytes: refuse it.
-            _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
-            answer.Response.Dispose();
-            if (_client.Logs.TryTake(_logger))
+            if (next is not { } answer)
             {
-                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                if (_client.Logs.TryTake(_logger))
+                {
+                    LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                }
+
+                return rejected ? RelayResult.ResumeRejected : RelayResult.NoPeerToResume;
             }
 
-            return RelayResult.ResumeRejected;
-        }
+            _budget -= answer.Attempts;
+            if (answer.Response.StatusCode != HttpStatusCode.PartialContent
+                || !PeerHeaders.TryGetSpan(answer.Response, out long nextStart, out long nextEnd, out long? nextTotal)
+                || nextStart != resumeAt || nextEnd != _windowEnd || (_total is not null && nextTotal != _total))
+            {
+                // A peer that lies about Content-Range could splice the wrong bytes: refuse it, ask the next (within the budget).
+                _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
+                answer.Response.Dispose();
+                rejected = true;
+                continue;
+            }
 
-        if (resume)
-        {
-            _stats.Resumed();
-            Resumes++;
-        }
+            if (resume)
+            {
+                _stats.Resumed();
+                Resumes++;
+            }
 
-        _current.Dispose();
-        _current = answer.Response;
-        _peer = answer.Peer;
-        return RelayResult.Completed;
+            _current.Dispose();
+            _current = answer.Response;
+            _peer = answer.Peer;
+            return RelayResult.Completed;
+        }
     }
 
     /// <summary>Writes to our client; false when it went away.</summary>

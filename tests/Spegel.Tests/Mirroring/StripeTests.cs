@@ -44,6 +44,25 @@ public sealed class StripeTests
     }
 
     [Fact]
+    public async Task AWindowAnsweredWithAnotherSpanIsRefusedAndAnotherPeerServesIt()
+    {
+        await using var harness = await MirrorHarness.StartAsync(
+            [new PeerSetup(IPAddress.Parse("127.0.0.2"), PeerBehaviour.LieAboutRange), new PeerSetup(IPAddress.Parse("127.0.0.3"), PeerBehaviour.LieAboutRange), new PeerSetup(IPAddress.Parse("127.0.0.4"), PeerBehaviour.Good)],
+            routes: null,
+            tune: o => o with { RangeWindow = Window },
+            extra: new Dictionary<string, (byte[], string)> { [LargeDigest] = (Large, "application/octet-stream") });
+        using var http = harness.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/library/app/blobs/{LargeDigest}?ns=docker.io");
+        request.Headers.TryAddWithoutValidation("Range", $"bytes={MiB}-");
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal(Large.AsSpan(MiB).ToArray(), await response.Content.ReadAsByteArrayAsync());
+        Assert.True(harness.Stats.PeerFailures >= 1);
+        Assert.All(harness.Peers[2].RangesAsked, r => Assert.Matches(@"^bytes=\d+-\d+$", r!));
+    }
+
+    [Fact]
     public async Task AWholeBlobIsStillOneRequestWithoutARange()
     {
         await using var harness = await StartAsync();
