@@ -16,10 +16,20 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
 
     public bool With1Gb { get; init; }
 
+    /// <summary>stripe: the multipart client's workers (containerd's <c>max_concurrent_downloads</c>).</summary>
+    public int Workers { get; init; } = 8;
+
+    /// <summary>stripe: its chunk size in MiB (containerd's <c>concurrent_layer_fetch_buffer</c>).</summary>
+    public int ChunkMiB { get; init; } = 32;
+
+    /// <summary>stripe: each holder's egress rate (tc tbf).</summary>
+    public string PeerRate { get; init; } = "1gbit";
+
     public static BenchOptions Parse(string[] args)
     {
         int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024;
-        string rate = "100mbit";
+        string rate = "100mbit", peerRate = "1gbit";
+        int workers = 8, chunk = 32;
         bool with1Gb = args.Contains("--with-1gb");
         string? output = null;
         for (int i = 0; i < args.Length - 1; i++)
@@ -35,9 +45,12 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
                 case "--lookups": lookups = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--throughput-mib": throughput = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--upstream-rate": rate = args[++i]; break;
+                case "--workers": workers = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--chunk-mib": chunk = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--peer-rate": peerRate = args[++i]; break;
             }
         }
 
-        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate, With1Gb = with1Gb };
+        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate, With1Gb = with1Gb, Workers = workers, ChunkMiB = chunk, PeerRate = peerRate };
     }
 }

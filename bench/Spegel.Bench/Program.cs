@@ -7,6 +7,7 @@ using Spegel.Bench;
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
 //   herd       the cold herd round after round: upstream bytes, herd vs lone pull vs no mirror, leaders per blob
+//   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
 if (scenario is "suite" or "herd" && !args.Contains("--nodes"))
@@ -21,6 +22,7 @@ return scenario switch
     "suite" => await SuiteBenchmark.RunAsync(options),
     "serve" => await ServeBenchmark.RunAsync(options),
     "herd" => await HerdBenchmark.RunAsync(options),
+    "stripe" => await StripeBenchmark.RunAsync(options),
     _ => Usage(),
 };
 

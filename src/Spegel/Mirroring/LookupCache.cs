@@ -55,13 +55,31 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
     private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
-    public async IAsyncEnumerable<RoutedPeer> PeersAsync(string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// The peers of <paramref name="key"/> as they are found. With <paramref name="order"/> (striping a ranged request,
+    /// <see cref="ChunkGrid.StripeOrder{T}"/>), the peers known when the first one is there are yielded in that order,
+    /// then later ones as they come.
+    /// </summary>
+    public async IAsyncEnumerable<RoutedPeer> PeersAsync(
+        string key, int count, [EnumeratorCancellation] CancellationToken cancellationToken, Func<IReadOnlyList<RoutedPeer>, IEnumerable<RoutedPeer>>? order = null)
     {
         var entry = GetEntry(key, count);
         int index = 0;
         while (true)
         {
             var (peer, waiter) = entry.Next(index);
+            if (peer is not null && order is not null && index == 0)
+            {
+                var known = entry.Known();
+                index = known.Count;
+                foreach (var each in order(known))
+                {
+                    yield return each;
+                }
+
+                continue;
+            }
+
             if (peer is not null)
             {
                 index++;
@@ -203,6 +221,15 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
                 {
                     return _peers.Count;
                 }
+            }
+        }
+
+        /// <summary>The peers found so far.</summary>
+        public IReadOnlyList<RoutedPeer> Known()
+        {
+            lock (_peers)
+            {
+                return [.. _peers];
             }
         }
 

@@ -52,6 +52,20 @@ internal sealed record MirrorOptions
     /// <summary>Following a download in progress on a peer: no byte for this long is a stall.</summary>
     public TimeSpan InProgressStallLimit { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// An open-ended range (<c>bytes=first-</c>, containerd 2.1's multipart fetch) is asked of peers at most this many
+    /// bytes at a time, and never past the end of the client's chunk once its size is known (<see cref="ChunkGrid"/>):
+    /// a client that reads one chunk and closes leaves at most this much read in vain.
+    /// </summary>
+    public long RangeWindow { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// At the end of a chunk of an open-ended range (<see cref="ChunkGrid"/>), how long the relay waits for the client
+    /// to close (as containerd's chunk worker does) before asking a peer for more: a client that keeps reading waits
+    /// this once per chunk.
+    /// </summary>
+    public TimeSpan ChunkEndGrace { get; init; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>A second peer is asked when the first has not answered within this.</summary>
     public TimeSpan HedgeDelay { get; init; } = DefaultHedgeDelay;
 

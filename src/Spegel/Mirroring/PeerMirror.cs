@@ -24,7 +24,7 @@ namespace Spegel.Mirroring;
 /// What the client asked for decides what is accepted: a request without a Range is answered 200 or not at all (a
 /// peer's 206 or 416 to it is refused: it would bypass the whole-blob digest check).
 /// </summary>
-internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client, MirrorOptions options, MirrorStats stats, ILogger<PeerMirror> logger, Refusals refusals)
+internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client, MirrorOptions options, MirrorStats stats, ILogger<PeerMirror> logger, Refusals refusals, ChunkGrid grid)
 {
     /// <summary>The mirror over <paramref name="router"/>'s lookups, asking peers with <paramref name="http"/>.</summary>
     public static PeerMirror Create(IRouter router, HttpClient http, MirrorOptions options, MirrorStats stats, ILoggerFactory? loggers = null, Refusals? refusals = null)
@@ -32,7 +32,7 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         loggers ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         return new PeerMirror(
             new LookupCache(router, options, stats.Instruments), new PeerClient(http, options, stats, loggers.CreateLogger<PeerClient>()), options, stats, loggers.CreateLogger<PeerMirror>(),
-            refusals ?? new Refusals(stats.Instruments, loggers.CreateLogger<Refusals>(), options.Time));
+            refusals ?? new Refusals(stats.Instruments, loggers.CreateLogger<Refusals>(), options.Time), new ChunkGrid(options.Time));
     }
 
     /// <summary>
@@ -46,14 +46,22 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
     /// <param name="peers">Whom to ask; null: the peers the DHT knows for the key.</param>
     public async Task<PeerFetch?> FetchAsync(PeerRequest request, IAsyncEnumerable<RoutedPeer>? peers, CancellationToken cancellationToken)
     {
-        var candidates = (peers ?? lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken)).GetAsyncEnumerator(cancellationToken);
+        // A range of a blob GET is striped: its chunk's peers first (see ChunkGrid); anything else asks in lookup order.
+        long? start = request.IsBlobStream && peers is null ? ChunkGrid.RangeStart(request.Range, out _) : null;
+        if (start is { } first)
+        {
+            grid.Observe(request.Distribution.Digest!.Value.ToString(), first);
+        }
+
+        var candidates = (peers ?? (start is { } at ? StripedPeers(request, at, cancellationToken) : lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken)))
+            .GetAsyncEnumerator(cancellationToken);
         PeerFetch? fetch = null;
         try
         {
             fetch = request.Distribution.Kind == DistributionKind.Manifest
                 ? await FetchManifestAsync(request, candidates, cancellationToken).ConfigureAwait(false)
                 : request.IsBlobStream
-                    ? await FetchStreamAsync(request, candidates, cancellationToken).ConfigureAwait(false)
+                    ? await FetchStreamAsync(request, candidates, start is not null, cancellationToken).ConfigureAwait(false)
                     : await FetchBlobHeadAsync(request, candidates, cancellationToken).ConfigureAwait(false);
             return fetch;
         }
@@ -209,13 +217,35 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         return null;
     }
 
-    /// <summary>GET of a blob: the first peer to answer what was asked, as a relay that resumes from the others.</summary>
-    private async Task<PeerFetch?> FetchStreamAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, CancellationToken cancellationToken)
+    /// <summary>The peers of a ranged request in the stripe order of the chunk at <paramref name="start"/>.</summary>
+    private IAsyncEnumerable<RoutedPeer> StripedPeers(PeerRequest request, long start, CancellationToken cancellationToken)
     {
+        string blob = request.Distribution.Digest!.Value.ToString();
+        ulong stripe = ChunkGrid.StripeIndex(start, grid.Grid(blob));
+        return lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken, known => ChunkGrid.StripeOrder(known, p => p.Id, blob, stripe));
+    }
+
+    /// <summary>GET of a blob: the first peer to answer what was asked, as a relay that resumes from the others.</summary>
+    private async Task<PeerFetch?> FetchStreamAsync(PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, bool striped, CancellationToken cancellationToken)
+    {
+        // An open-ended range is asked of peers a window at a time (RangeWindows): a client that reads one chunk and
+        // closes (containerd 2.1) must not leave peers sending the rest of the blob.
+        long openStart = -1;
+        RangeWindows? windows = null;
+        if (striped && ChunkGrid.RangeStart(request.Range, out bool openEnded) is { } rangeStart && openEnded)
+        {
+            openStart = rangeStart;
+            windows = new RangeWindows(
+                grid, request.Distribution.Digest!.Value.ToString(), options.RangeWindow,
+                at => StripedPeers(request, at, cancellationToken).GetAsyncEnumerator(cancellationToken));
+        }
+
+        long windowEnd = windows?.EndOf(openStart, long.MaxValue) ?? -1;
+        string? asked = windows is null ? request.Range : $"bytes={openStart}-{windowEnd}";
         int budget = options.ResolveRetries;
         while (budget > 0)
         {
-            var answer = await client.FirstAnswerAsync(request, peers, request.Range, options.BlobHeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
+            var answer = await client.FirstAnswerAsync(request, peers, asked, options.BlobHeaderTimeout, budget, cancellationToken).ConfigureAwait(false);
             if (answer is not { } found)
             {
                 return null;
@@ -244,6 +274,20 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
                 client.Failed(found.Peer, request.Key, "answer without a usable Content-Length or Content-Range");
                 response.Dispose();
                 continue;
+            }
+
+            if (windows is not null && response.StatusCode == HttpStatusCode.PartialContent)
+            {
+                // The window's answer must be exactly the window (clipped at the blob's end), with the blob's size: the
+                // client is promised the rest of the blob, which later windows must add up to.
+                if (start != openStart || total is not { } size || end != Math.Min(windowEnd, size - 1))
+                {
+                    client.Failed(found.Peer, request.Key, "window answer does not match the requested range");
+                    response.Dispose();
+                    continue;
+                }
+
+                return new PeerFetch.Stream(new VerifiedBlobRelay(client, request, peers, found, (start, size - 1, size), budget, options, stats, logger, windows, end));
             }
 
             return new PeerFetch.Stream(new VerifiedBlobRelay(client, request, peers, found, (start, end, total), budget, options, stats, logger));

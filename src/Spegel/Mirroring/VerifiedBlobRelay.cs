@@ -41,13 +41,15 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     private const int ChunkSize = 256 * 1024;
     private readonly PeerClient _client;
     private readonly PeerRequest _request;
-    private readonly IAsyncEnumerator<RoutedPeer> _peers;
+    private readonly RangeWindows? _windows;
+    private IAsyncEnumerator<RoutedPeer> _peers;
     private readonly MirrorOptions _options;
     private readonly MirrorStats _stats;
     private readonly ILogger _logger;
     private readonly long _start;
     private readonly long _end;
     private readonly long? _total;
+    private long _windowEnd;
     private HttpResponseMessage _current;
     private RoutedPeer _peer;
     private int _budget;
@@ -56,10 +58,14 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     private int _heldLength;
 
     /// <param name="answer">The first peer's 200 or 206, whose span was checked (<see cref="PeerHeaders.TryGetSpan"/>).</param>
+    /// <param name="span">What our client gets.</param>
+    /// <param name="windows">For an open-ended range asked in windows: how to ask for the next one; the first
+    /// <paramref name="answer"/> then covers <paramref name="span"/>'s start to <paramref name="windowEnd"/>.</param>
     public VerifiedBlobRelay(
         PeerClient client, PeerRequest request, IAsyncEnumerator<RoutedPeer> peers, PeerAnswer answer, (long Start, long End, long? Total) span, int budget,
-        MirrorOptions options, MirrorStats stats, ILogger logger)
+        MirrorOptions options, MirrorStats stats, ILogger logger, RangeWindows? windows = null, long? windowEnd = null)
     {
+        _windows = windows;
         _client = client;
         _request = request;
         _peers = peers;
@@ -67,12 +73,18 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         _stats = stats;
         _logger = logger;
         (_start, _end, _total) = span;
+        _windowEnd = windowEnd ?? _end;
         _current = answer.Response;
         _peer = answer.Peer;
         _budget = budget;
         FirstPeer = answer.Peer;
         // Named with the digest asked for: the peer's own name for it is not passed on.
         Headers = PeerHeaders.From(answer.Response, _end - _start + 1) with { DockerContentDigest = request.Distribution.Digest!.Value.ToString() };
+        if (windows is not null)
+        {
+            // The client asked for the rest of the blob: that is what it is promised, whatever the window.
+            Headers = Headers with { ContentRange = $"bytes {_start}-{_end}/{_total}" };
+        }
     }
 
     /// <summary>What to answer our client with: the first peer's status and headers, with the span's length.</summary>
@@ -93,13 +105,23 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         // range is hashed when a peer answered it with the whole blob.
         bool verify = _request.IsWhole || _current.StatusCode == HttpStatusCode.OK;
         using var hash = verify ? _request.Distribution.Digest!.Value.CreateHash() : null;
-        long expected = _end - _start + 1;
         while (true)
         {
-            var (outcome, reason) = await PumpAsync(target, hash, verify, expected, cancellationToken).ConfigureAwait(false);
+            var (outcome, reason) = await PumpAsync(target, hash, verify, _windowEnd - _start + 1, cancellationToken).ConfigureAwait(false);
             if (outcome == Pump.ClientGone)
             {
                 return RelayResult.ClientGone;
+            }
+
+            if (outcome == Pump.Done && _windowEnd < _end)
+            {
+                var next = await NextWindowAsync(cancellationToken).ConfigureAwait(false);
+                if (next != RelayResult.Completed)
+                {
+                    return next;
+                }
+
+                continue;
             }
 
             if (outcome == Pump.Done)
@@ -194,54 +216,88 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>Asks the next peers for the rest, from the first byte the client does not have (held bytes included).</summary>
-    private async Task<RelayResult> ResumeAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The current window is complete and the client wants more: at the end of its chunk, first give it
+    /// <see cref="MirrorOptions.ChunkEndGrace"/> to close (containerd's chunk worker does), then ask the peers of the
+    /// next window's stripe. Not a resume: nothing failed.
+    /// </summary>
+    private async Task<RelayResult> NextWindowAsync(CancellationToken cancellationToken)
     {
-        long resumeAt = _start + BytesSent + _heldLength;
-        PeerAnswer? next;
-        try
+        long next = _windowEnd + 1;
+        if (_windows!.AtChunkStart(next))
         {
-            next = _budget > 0
-                ? await _client.FirstAnswerAsync(_request, _peers, $"bytes={resumeAt}-{_end}", _options.BlobHeaderTimeout, _budget, cancellationToken).ConfigureAwait(false)
-                : null;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return RelayResult.ClientGone;
+            try
+            {
+                await Task.Delay(_options.ChunkEndGrace, _options.Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return RelayResult.ClientGone;
+            }
         }
 
-        if (next is not { } answer)
+        _current.Dispose(); // read to its end: the connection goes back to the pool
+        await _peers.DisposeAsync().ConfigureAwait(false);
+        _peers = _windows.PeersFrom(next);
+        _budget = _options.ResolveRetries;
+        _windowEnd = _windows.EndOf(next, _end);
+        return await AskAsync(next, resume: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks the next peers for the rest, from the first byte the client does not have (held bytes included).</summary>
+    private Task<RelayResult> ResumeAsync(CancellationToken cancellationToken) => AskAsync(_start + BytesSent + _heldLength, resume: true, cancellationToken);
+
+    /// <summary>Asks the peers for <paramref name="resumeAt"/> to the end of the current window.</summary>
+    private async Task<RelayResult> AskAsync(long resumeAt, bool resume, CancellationToken cancellationToken)
+    {
+        bool rejected = false;
+        while (true)
         {
-            if (_client.Logs.TryTake(_logger))
+            PeerAnswer? next;
+            try
             {
-                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                next = _budget > 0
+                    ? await _client.FirstAnswerAsync(_request, _peers, $"bytes={resumeAt}-{_windowEnd}", _options.BlobHeaderTimeout, _budget, cancellationToken).ConfigureAwait(false)
+                    : null;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return RelayResult.ClientGone;
             }
 
-            return RelayResult.NoPeerToResume;
-        }
-
-        _budget -= answer.Attempts;
-        if (answer.Response.StatusCode != HttpStatusCode.PartialContent
-            || !PeerHeaders.TryGetSpan(answer.Response, out long nextStart, out long nextEnd, out long? nextTotal)
-            || nextStart != resumeAt || nextEnd != _end || (_total is not null && nextTotal != _total))
-        {
-            // A peer that lies about Content-Range could splice the wrong bytes: refuse it.
-            _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
-            answer.Response.Dispose();
-            if (_client.Logs.TryTake(_logger))
+            if (next is not { } answer)
             {
-                LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                if (_client.Logs.TryTake(_logger))
+                {
+                    LogAborted(_logger, _request.Key, resumeAt, _end + 1);
+                }
+
+                return rejected ? RelayResult.ResumeRejected : RelayResult.NoPeerToResume;
             }
 
-            return RelayResult.ResumeRejected;
-        }
+            _budget -= answer.Attempts;
+            if (answer.Response.StatusCode != HttpStatusCode.PartialContent
+                || !PeerHeaders.TryGetSpan(answer.Response, out long nextStart, out long nextEnd, out long? nextTotal)
+                || nextStart != resumeAt || nextEnd != _windowEnd || (_total is not null && nextTotal != _total))
+            {
+                // A peer that lies about Content-Range could splice the wrong bytes: refuse it, ask the next (within the budget).
+                _client.Failed(answer.Peer, _request.Key, "resume answer does not match the requested range");
+                answer.Response.Dispose();
+                rejected = true;
+                continue;
+            }
 
-        _stats.Resumed();
-        Resumes++;
-        _current.Dispose();
-        _current = answer.Response;
-        _peer = answer.Peer;
-        return RelayResult.Completed;
+            if (resume)
+            {
+                _stats.Resumed();
+                Resumes++;
+            }
+
+            _current.Dispose();
+            _current = answer.Response;
+            _peer = answer.Peer;
+            return RelayResult.Completed;
+        }
     }
 
     /// <summary>Writes to our client; false when it went away.</summary>

@@ -56,6 +56,11 @@ internal sealed class FakePeer : IAsyncDisposable
 
     public int Requests => _requests;
 
+    /// <summary>Body bytes the peer's writes have handed to its connection (what a peer's bytes-served counter counts).</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    private long _bytesSent;
+
     public List<string?> RangesAsked { get; } = [];
 
     /// <summary>The request targets exactly as they arrived (path and query, undecoded).</summary>
@@ -151,7 +156,14 @@ internal sealed class FakePeer : IAsyncDisposable
             }
 
             long limit = behaviour is PeerBehaviour.ResetAfter or PeerBehaviour.StallAfter or PeerBehaviour.TrickleAfter ? Math.Min(after, body.Length) : body.Length;
-            await context.Response.Body.WriteAsync(body.AsMemory(0, (int)limit), context.RequestAborted);
+            // In pieces, counted as written: a client that leaves stops the peer within a piece (plus what the sockets hold).
+            for (int offset = 0; offset < limit; offset += 64 * 1024)
+            {
+                int piece = (int)Math.Min(64 * 1024, limit - offset);
+                await context.Response.Body.WriteAsync(body.AsMemory(offset, piece), context.RequestAborted);
+                Interlocked.Add(ref peer._bytesSent, piece);
+            }
+
             await context.Response.Body.FlushAsync(context.RequestAborted);
             switch (behaviour)
             {

@@ -66,7 +66,10 @@ internal sealed class MirrorHarness : IAsyncDisposable
     /// </summary>
     /// <param name="auth">The Basic auth our registry requires from its client (containerd); the peer key, when the test
     /// wants one, comes through <paramref name="tune"/>.</param>
-    public static async Task<MirrorHarness> StartAsync(IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null, BasicAuth? auth = null)
+    /// <param name="extra">More content every fake peer holds (digest → bytes, type).</param>
+    public static async Task<MirrorHarness> StartAsync(
+        IReadOnlyList<PeerSetup> peers, IReadOnlyList<IPAddress[]>? routes, Func<MirrorOptions, MirrorOptions>? tune = null, BasicAuth? auth = null,
+        IReadOnlyDictionary<string, (byte[] Body, string Type)>? extra = null)
     {
         int port = Spegel.Testbed.Network.FreePort(); // the same port on 127.0.0.1…N: chosen below the ephemeral range
         var content = new Dictionary<string, (byte[], string)>
@@ -75,6 +78,11 @@ internal sealed class MirrorHarness : IAsyncDisposable
             [ManifestDigest] = (Manifest, MediaTypes.OciManifest),
             ["1"] = (Manifest, MediaTypes.OciManifest),
         };
+        foreach (var (key, value) in extra ?? new Dictionary<string, (byte[], string)>())
+        {
+            content[key] = value;
+        }
+
         var fakes = new List<FakePeer>();
         var blackHoles = new List<BlackHole>();
         foreach (var peer in peers)
