@@ -5,6 +5,7 @@ using Spegel.Bench;
 //   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
+//   memory     idle memory with ~2,000 advertised keys in a 128 MiB group, beside a do-nothing Kestrel app (issue 12)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
@@ -19,6 +20,8 @@ return scenario switch
     "mirror" => await MirrorBenchmark.RunAsync(options),
     "suite" => await SuiteBenchmark.RunAsync(options),
     "serve" => await ServeBenchmark.RunAsync(options),
+    "memory" => await MemoryBenchmark.RunAsync(options),
+    "floor" => await FloorApp.RunAsync(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)), // the memory benchmark's baseline process
     _ => Usage(),
 };
 

@@ -68,6 +68,12 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public SpegelProcess? Spegel { get; internal set; }
 
+    /// <summary>
+    /// The memory group its spegel runs in when the cluster has <see cref="ClusterOptions.MemoryLimitBytes"/> (one group
+    /// for the node's life: restarts join it again, so its OOM kills and peak cover every run), else null.
+    /// </summary>
+    public MemoryCgroup? Cgroup { get; internal set; }
+
     public string DataDir => Path.Combine(Folder, "data");
 
     /// <summary>Every spegel log of this node so far (restarts append).</summary>
@@ -96,7 +102,14 @@ public sealed class ClusterNode : IAsyncDisposable
         }
         finally
         {
-            await Containerd.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await Containerd.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                Cgroup?.Dispose();
+            }
         }
     }
 }
@@ -125,6 +138,13 @@ public sealed record ClusterOptions
     /// headless Service does.
     /// </summary>
     public IReadOnlySet<int> DnsBootstrap { get; init; } = new HashSet<int>();
+
+    /// <summary>
+    /// When above 0, every node's spegel runs inside its own cgroup-v1 memory group with this hard limit, as in a pod
+    /// (the chart: 128 MiB): .NET sizes its heap from it and the kernel's OOM killer acts on it
+    /// (<see cref="ClusterNode.Cgroup"/>). 0: no group.
+    /// </summary>
+    public long MemoryLimitBytes { get; init; }
 }
 
 /// <summary>
@@ -257,7 +277,15 @@ public sealed class Cluster : IAsyncDisposable
 
         args.AddRange(_options.SpegelArgs);
         args.AddRange(_options.NodeSpegelArgs(node.Index));
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen).ConfigureAwait(false);
+        Func<IEnumerable<string>, IEnumerable<string>>? launch = null;
+        if (_options.MemoryLimitBytes > 0)
+        {
+            node.Cgroup ??= MemoryCgroup.Create($"{node.Name}-{Guid.NewGuid().ToString("N")[..8]}", _options.MemoryLimitBytes);
+            var group = node.Cgroup;
+            launch = command => group.Wrap(["dotnet", SpegelProcess.DefaultBinary, .. command]);
+        }
+
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), launch: launch, registryListen: registryListen).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)

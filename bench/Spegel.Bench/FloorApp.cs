@@ -1,0 +1,25 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Spegel.Bench;
+
+/// <summary>
+/// The memory benchmark's baseline: the smallest Kestrel app (one route, console logging off) on the same runtime,
+/// so the report shows what spegel adds above the floor. Answers <c>GET /</c> with its managed heap in bytes
+/// (GC.GetTotalMemory, as spegel's <c>dotnet_total_memory_bytes</c>). Runs until SIGTERM.
+/// </summary>
+internal static class FloorApp
+{
+    public static async Task<int> RunAsync(int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.ListenLocalhost(port));
+        var app = builder.Build();
+        app.MapGet("/", () => GC.GetTotalMemory(false).ToString(CultureInfo.InvariantCulture));
+        await app.RunAsync();
+        return 0;
+    }
+}
