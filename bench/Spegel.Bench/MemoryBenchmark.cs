@@ -41,15 +41,19 @@ internal static class MemoryBenchmark
 
             report.Line($"# Memory benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {Environment.OSVersion})");
             report.Line(string.Empty);
-            report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- memory --keys {keys}`");
+            string flags = string.Concat(options.Variants.Select(v => $" --variant {v}")) + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
+            report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- memory --keys {keys}{flags}`");
             report.Line(string.Empty);
             report.Line($"One containerd holding {imported} images ({LayersPerImage} layers of 512 B each). Each process runs alone in a cgroup-v1 memory group limited to {Measure.MiB(limit)} " +
                 "(the chart's pod limit: .NET sizes its heap from it), started with `dotnet <dll>` (framework-dependent; the image is single-file and trimmed). " +
                 "Idle: 10 s after spegel advertised every key (the floor: 10 s after it answered). Peak: VmHWM since start. Heap: GC.GetTotalMemory " +
                 "(spegel's `dotnet_total_memory_bytes`). Variants are environment variables over the settings the csproj gives.");
             report.Line(string.Empty);
-            report.Line("| process | settings | advertised keys | idle RSS | peak RSS | managed heap | threads | group peak |");
-            report.Line("|---|---|---|---|---|---|---|---|");
+            report.Line("RSS splits into anonymous memory (heap, stacks, native allocations), file pages (the runtime and assemblies mapped: shared with every .NET process on the node, " +
+                "charged to the group only when it first read them) and shmem (the runtime's double-mapped JIT code: W^X). The group peak counts what was charged to the group, page cache included.");
+            report.Line(string.Empty);
+            report.Line("| process | settings | advertised keys | idle RSS | anon | file | shmem | peak RSS | managed heap | threads | group peak |");
+            report.Line("|---|---|---|---|---|---|---|---|---|---|---|");
 
             var floorEnv = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_gcConcurrent"] = "1" };
             report.Line(await FloorAsync(root, limit, floorEnv, "workstation GC, concurrent (spegel's)"));
@@ -62,6 +66,7 @@ internal static class MemoryBenchmark
                 ("DOTNET_gcConcurrent=0", new() { ["DOTNET_gcConcurrent"] = "0" }),
                 ("DOTNET_TieredPGO=0", new() { ["DOTNET_TieredPGO"] = "0" }),
                 ("DOTNET_TieredCompilation=0", new() { ["DOTNET_TieredCompilation"] = "0" }),
+                ("DOTNET_EnableWriteXorExecute=0", new() { ["DOTNET_EnableWriteXorExecute"] = "0" }),
             };
             foreach (string extra in options.Variants)
             {
@@ -72,10 +77,22 @@ internal static class MemoryBenchmark
             foreach (var (name, env) in variants)
             {
                 Progress($"spegel: {name}");
-                report.Line(await SpegelAsync(root, node, limit, env, name, images * (LayersPerImage + 3)));
+                report.Line(await SpegelAsync(root, node, limit, env, name, images * (LayersPerImage + 3), binary: null));
             }
 
-            report.Line($"| spegel, no memory group | as built | | {await UnlimitedIdleAsync(root, node, images * (LayersPerImage + 3))} | | | | |");
+            if (options.SpegelBinary is { } shipped)
+            {
+                // As the image runs it: single-file, trimmed, self-contained, with the Dockerfile's environment.
+                var imageEnv = new Dictionary<string, string> { ["DOTNET_EnableDiagnostics"] = "0", ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" };
+                foreach (var (name, env) in variants.Take(1).Concat(variants.Skip(1).Where(v => options.Variants.Contains(v.Name))))
+                {
+                    Progress($"spegel as shipped: {name}");
+                    var merged = new Dictionary<string, string>(imageEnv.Concat(env), StringComparer.Ordinal);
+                    report.Line(await SpegelAsync(root, node, limit, merged, $"single-file, trimmed, as the image runs it (`--spegel-binary`); {name}", images * (LayersPerImage + 3), shipped));
+                }
+            }
+
+            report.Line($"| spegel, no memory group | as built | | {await UnlimitedIdleAsync(root, node, images * (LayersPerImage + 3))} | | | | | | | |");
             await report.SaveAsync(options.Out);
             return 0;
         }
@@ -101,9 +118,9 @@ internal static class MemoryBenchmark
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             await Network.WaitUntilAsync(async () => await Network.StatusAsync($"http://127.0.0.1:{port}/", null) == 200, TimeSpan.FromSeconds(60), "the floor app", daemon.ReadLog);
             await Task.Delay(10_000);
-            long rss = Measure.ResidentBytes(daemon.Pid);
+            string rss = Resident(daemon.Pid);
             long heap = long.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/")), CultureInfo.InvariantCulture);
-            return $"| Kestrel app doing nothing (floor) | {settings} | – | {Measure.MiB(rss)} | {Measure.MiB(Measure.PeakResidentBytes(daemon.Pid))} | {Measure.MiB(heap)} | {Measure.ThreadCount(daemon.Pid)} | {Measure.MiB(group.MaxUsageBytes)} |";
+            return $"| Kestrel app doing nothing (floor) | {settings} | – | {rss} | {Measure.MiB(Measure.PeakResidentBytes(daemon.Pid))} | {Measure.MiB(heap)} | {Measure.ThreadCount(daemon.Pid)} | {Measure.MiB(group.MaxUsageBytes)} |";
         }
         finally
         {
@@ -112,21 +129,21 @@ internal static class MemoryBenchmark
         }
     }
 
-    private static async Task<string> SpegelAsync(string root, ContainerdNode node, long limit, Dictionary<string, string> env, string name, int expectedKeys)
+    private static async Task<string> SpegelAsync(string root, ContainerdNode node, long limit, Dictionary<string, string> env, string name, int expectedKeys, string? binary)
     {
         using var group = MemoryCgroup.Create("mem-" + Guid.NewGuid().ToString("N")[..8], limit);
         await using var spegel = await SpegelProcess.StartAsync(
             Path.Combine(root, $"spegel-{Guid.NewGuid():N}.log"), $"127.0.0.1:{Network.FreePort()}",
             ["--containerd-sock", node.Socket, "--containerd-content-path", string.Empty, "--bootstrap-kind", "static", "--log-level", "INFO"],
-            environment: env, launch: command => group.Wrap(["dotnet", SpegelProcess.DefaultBinary, .. command]));
+            environment: env, launch: command => group.Wrap(binary is null ? ["dotnet", SpegelProcess.DefaultBinary, .. command] : [binary, .. command]));
         double advertised = await AdvertisedAsync(spegel, expectedKeys);
         await Task.Delay(10_000);
-        long rss = Measure.ResidentBytes(spegel.Daemon.Pid);
+        string rss = Resident(spegel.Daemon.Pid);
         long peak = Measure.PeakResidentBytes(spegel.Daemon.Pid);
         long threads = Measure.ThreadCount(spegel.Daemon.Pid);
         double heap = SpegelProcess.Sample(await spegel.ScrapeAsync(), "dotnet_total_memory_bytes") ?? -1;
         string oom = group.OomKills > 0 ? $" **OOM-killed {group.OomKills}×**" : string.Empty;
-        return $"| spegel registry{oom} | {name} | {advertised:0} | {Measure.MiB(rss)} | {Measure.MiB(peak)} | {Measure.MiB((long)heap)} | {threads} | {Measure.MiB(group.MaxUsageBytes)} |";
+        return $"| spegel registry{oom} | {name} | {advertised:0} | {rss} | {Measure.MiB(peak)} | {Measure.MiB((long)heap)} | {threads} | {Measure.MiB(group.MaxUsageBytes)} |";
     }
 
     private static async Task<string> UnlimitedIdleAsync(string root, ContainerdNode node, int expectedKeys)
@@ -146,7 +163,7 @@ internal static class MemoryBenchmark
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         while (DateTime.UtcNow < deadline)
         {
-            keys = SpegelProcess.Sample(await spegel.ScrapeAsync(), "spegel_advertised_keys") ?? 0;
+            keys = SumOf(await spegel.ScrapeAsync(), "spegel_advertised_keys");
             if (keys >= expectedKeys)
             {
                 break;
@@ -157,6 +174,15 @@ internal static class MemoryBenchmark
 
         return keys;
     }
+
+    /// <summary>VmRSS, then its anonymous, file and shmem parts, as table cells.</summary>
+    private static string Resident(int pid) =>
+        string.Join(" | ", new[] { "VmRSS", "RssAnon", "RssFile", "RssShmem" }.Select(f => Measure.MiB(Measure.StatusBytes(pid, f))));
+
+    /// <summary>The sum of every sample of a metric over its labels (advertised keys are counted per registry).</summary>
+    private static double SumOf(string exposition, string name) => exposition.Split('\n')
+        .Where(l => l.StartsWith(name, StringComparison.Ordinal) && l.Length > name.Length && l[name.Length] is '{' or ' ')
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
     private static void Progress(string text) => Console.Error.WriteLine($"… {text}");
 }

@@ -76,7 +76,8 @@ public static class Measure
         return null;
     }
 
-    private static long StatusBytes(int pid, string field) => ReadStatus(pid) is { } status ? StatusField(status, field) ?? -1 : -1;
+    /// <summary>A byte field of /proc/PID/status (<c>RssAnon</c>, <c>RssFile</c>, <c>RssShmem</c>, …), or -1.</summary>
+    public static long StatusBytes(int pid, string field) => ReadStatus(pid) is { } status ? StatusField(status, field) ?? -1 : -1;
 
     private static string? ReadStatus(int pid)
     {
