@@ -187,11 +187,12 @@ public sealed class Cluster : IAsyncDisposable
     {
         Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Ip, Tools.Nft, Tools.Tc);
         var network = await TestNetwork.CreateAsync().ConfigureAwait(false);
+        var list = new List<ClusterNode>();
+        RegistryNode? upstream = null;
         try
         {
             string registryNs = await network.AddHostAsync("reg", RegistryOctet).ConfigureAwait(false);
-            var upstream = await RegistryNode.StartAsync(Path.Combine(root, "upstream"), TestNetwork.AddressOf(RegistryOctet), 5000, registryNs).ConfigureAwait(false);
-            var list = new List<ClusterNode>();
+            upstream = await RegistryNode.StartAsync(Path.Combine(root, "upstream"), TestNetwork.AddressOf(RegistryOctet), 5000, registryNs).ConfigureAwait(false);
             for (int i = 1; i <= nodes; i++)
             {
                 string folder = Path.Combine(root, $"n{i}");
@@ -220,6 +221,24 @@ public sealed class Cluster : IAsyncDisposable
         }
         catch
         {
+            // The nodes started so far stop too (their containerd would outlive the run otherwise).
+            foreach (var node in list)
+            {
+                try
+                {
+                    await node.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (InvalidOperationException)
+                {
+                    // A spegel that failed to start says so in the exception thrown below.
+                }
+            }
+
+            if (upstream is not null)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+            }
+
             await network.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -277,15 +296,12 @@ public sealed class Cluster : IAsyncDisposable
 
         args.AddRange(_options.SpegelArgs);
         args.AddRange(_options.NodeSpegelArgs(node.Index));
-        Func<IEnumerable<string>, IEnumerable<string>>? launch = null;
         if (_options.MemoryLimitBytes > 0)
         {
             node.Cgroup ??= MemoryCgroup.Create($"{node.Name}-{Guid.NewGuid().ToString("N")[..8]}", _options.MemoryLimitBytes);
-            var group = node.Cgroup;
-            launch = command => group.Wrap(["dotnet", SpegelProcess.DefaultBinary, .. command]);
         }
 
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), launch: launch, registryListen: registryListen).ConfigureAwait(false);
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen, cgroup: node.Cgroup).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)
