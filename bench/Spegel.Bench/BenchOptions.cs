@@ -23,7 +23,10 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
     public IReadOnlyList<string> Variants { get; init; } = [];
 
     /// <summary>A published spegel executable the memory scenario also measures (--spegel-binary: the image's single-file build).</summary>
-    public string? SpegelBinary { get; init; }
+    public string? SpegelBinary => SpegelBinaries.FirstOrDefault();
+
+    /// <summary>Every --spegel-binary given (the memory scenario measures each).</summary>
+    public IReadOnlyList<string> SpegelBinaries { get; init; } = [];
 
     /// <summary>Whether --keys was given (the memory scenario's default differs from the DHT's).</summary>
     public bool KeysGiven { get; init; }
@@ -33,7 +36,8 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
         int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024, memoryLimit = 128;
         string rate = "100mbit";
         bool with1Gb = args.Contains("--with-1gb");
-        string? output = null, binary = null;
+        string? output = null;
+        var binaries = new List<string>();
         var variants = new List<string>();
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -43,7 +47,7 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
                 case "--image-mib": image = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out": output = args[++i]; break;
-                case "--spegel-binary": binary = Path.GetFullPath(args[++i]); break;
+                case "--spegel-binary": binaries.Add(Path.GetFullPath(args[++i])); break;
                 case "--nodes": nodes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--keys": keys = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--lookups": lookups = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -67,6 +71,6 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
             }
         }
 
-        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate, With1Gb = with1Gb, MemoryLimitMiB = memoryLimit, KeysGiven = args.Contains("--keys"), Variants = variants, SpegelBinary = binary };
+        return new BenchOptions(blob, image, runs, output) { Nodes = nodes, Keys = keys, Lookups = lookups, ThroughputMiB = throughput, UpstreamRate = rate, With1Gb = with1Gb, MemoryLimitMiB = memoryLimit, KeysGiven = args.Contains("--keys"), Variants = variants, SpegelBinaries = binaries };
     }
 }

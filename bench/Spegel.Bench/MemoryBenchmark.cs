@@ -14,6 +14,9 @@ internal static class MemoryBenchmark
 {
     private const int LayersPerImage = 4;
     private const string BaseName = "registry.test:5000/mem/app";
+    private const long LoadBlobBytes = 64L * 1024 * 1024;
+    private const int LoadStreams = 8;
+    private const int LoadRounds = 3;
 
     public static async Task<int> RunAsync(BenchOptions options)
     {
@@ -33,27 +36,34 @@ internal static class MemoryBenchmark
                 TestImages.BuildImage(layout, "mem", $"t{i}", Enumerable.Repeat(512L, LayersPerImage).ToArray(), seed: 100_000 + (i * 10));
             }
 
+            // One 64 MiB layer for the serving load (its tag, manifest, config and layer are 4 keys more).
+            TestImages.BuildImage(layout, "mem", "big", [LoadBlobBytes], seed: 99_000);
+            int expectedKeys = (images * (LayersPerImage + 3)) + 4;
+
             string tar = Path.Combine(root, "layout.tar");
             (await ProcessRunner.RunAsync("tar", ["-C", layout.Folder, "-cf", tar, "."], TimeSpan.FromMinutes(2))).EnsureSuccess("tar of the layout");
             await using var node = await ContainerdNode.StartAsync(Path.Combine(root, "node"));
             (await node.Ctr(["images", "import", "--no-unpack", "--base-name", BaseName, tar], TimeSpan.FromMinutes(5))).EnsureSuccess("ctr images import");
             int imported = (await node.Ctr(["images", "ls", "-q"])).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+            string loadDigest = (await node.ContentDigestsAsync())
+                .MaxBy(d => new FileInfo(Path.Combine(node.ContentRoot, "blobs", "sha256", d["sha256:".Length..])).Length)!;
 
             report.Line($"# Memory benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {Environment.OSVersion})");
             report.Line(string.Empty);
-            string flags = string.Concat(options.Variants.Select(v => $" --variant {v}")) + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
+            string flags = string.Concat(options.Variants.Select(v => $" --variant {v}")) + string.Concat(options.SpegelBinaries.Select(b => $" --spegel-binary {Path.GetFileName(Path.GetDirectoryName(b))}/spegel"));
             report.Line($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- memory --keys {keys}{flags}`");
             report.Line(string.Empty);
             report.Line($"One containerd holding {imported} images ({LayersPerImage} layers of 512 B each). Each process runs alone in a cgroup-v1 memory group limited to {Measure.MiB(limit)} " +
                 "(the chart's pod limit: .NET sizes its heap from it), started with `dotnet <dll>` (framework-dependent; the image is single-file and trimmed). " +
-                "Idle: 10 s after spegel advertised every key (the floor: 10 s after it answered). Peak: VmHWM since start. Heap: GC.GetTotalMemory " +
+                "Idle: 10 s after spegel advertised every key (the floor: 10 s after it answered). Then the load: "+
+                $"{LoadRounds} rounds of {LoadStreams} curl downloads at once of a 64 MiB blob over loopback; load peak: VmHWM and the group's max usage since start, and the median rate. Peak: VmHWM since start. Heap: GC.GetTotalMemory " +
                 "(spegel's `dotnet_total_memory_bytes`). Variants are environment variables over the settings the csproj gives.");
             report.Line(string.Empty);
             report.Line("RSS splits into anonymous memory (heap, stacks, native allocations), file pages (the runtime and assemblies mapped: shared with every .NET process on the node, " +
                 "charged to the group only when it first read them) and shmem (the runtime's double-mapped JIT code: W^X). The group peak counts what was charged to the group, page cache included.");
             report.Line(string.Empty);
-            report.Line("| process | settings | advertised keys | idle RSS | anon | file | shmem | peak RSS | managed heap | threads | group peak |");
-            report.Line("|---|---|---|---|---|---|---|---|---|---|---|");
+            report.Line("| process | settings | advertised keys | idle RSS | anon | file | shmem | idle peak RSS | managed heap | threads | idle group peak | load: peak RSS | group peak | rate | OOM kills |");
+            report.Line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 
             var floorEnv = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_gcConcurrent"] = "1" };
             report.Line(await FloorAsync(root, limit, floorEnv, "workstation GC, concurrent (spegel's)"));
@@ -61,7 +71,6 @@ internal static class MemoryBenchmark
             {
                 ("as built", []),
                 ("DOTNET_GCgen0size=0x400000 (4 MiB)", new() { ["DOTNET_GCgen0size"] = "400000" }),
-                ("DOTNET_GCgen0size=0x200000 (2 MiB)", new() { ["DOTNET_GCgen0size"] = "200000" }),
                 ("DOTNET_GCConserveMemory=5", new() { ["DOTNET_GCConserveMemory"] = "5" }),
                 ("DOTNET_gcConcurrent=0", new() { ["DOTNET_gcConcurrent"] = "0" }),
                 ("DOTNET_TieredPGO=0", new() { ["DOTNET_TieredPGO"] = "0" }),
@@ -77,10 +86,10 @@ internal static class MemoryBenchmark
             foreach (var (name, env) in variants)
             {
                 Progress($"spegel: {name}");
-                report.Line(await SpegelAsync(root, node, limit, env, name, images * (LayersPerImage + 3), binary: null));
+                report.Line(await SpegelAsync(root, node, limit, env, name, expectedKeys, loadDigest, binary: null));
             }
 
-            if (options.SpegelBinary is { } shipped)
+            foreach (string shipped in options.SpegelBinaries)
             {
                 // As the image runs it: single-file, trimmed, self-contained, with the Dockerfile's environment.
                 var imageEnv = new Dictionary<string, string> { ["DOTNET_EnableDiagnostics"] = "0", ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" };
@@ -88,11 +97,11 @@ internal static class MemoryBenchmark
                 {
                     Progress($"spegel as shipped: {name}");
                     var merged = new Dictionary<string, string>(imageEnv.Concat(env), StringComparer.Ordinal);
-                    report.Line(await SpegelAsync(root, node, limit, merged, $"single-file, trimmed, as the image runs it (`--spegel-binary`); {name}", images * (LayersPerImage + 3), shipped));
+                    report.Line(await SpegelAsync(root, node, limit, merged, $"single-file, trimmed, as the image runs it (`{Path.GetFileName(Path.GetDirectoryName(shipped))}`); {name}", expectedKeys, loadDigest, shipped));
                 }
             }
 
-            report.Line($"| spegel, no memory group | as built | | {await UnlimitedIdleAsync(root, node, images * (LayersPerImage + 3))} | | | | | | | |");
+            report.Line($"| spegel, no memory group | as built | | {await UnlimitedIdleAsync(root, node, expectedKeys)} | | | | | | | | | | | |");
             await report.SaveAsync(options.Out);
             return 0;
         }
@@ -120,7 +129,7 @@ internal static class MemoryBenchmark
             await Task.Delay(10_000);
             string rss = Resident(daemon.Pid);
             long heap = long.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/")), CultureInfo.InvariantCulture);
-            return $"| Kestrel app doing nothing (floor) | {settings} | – | {rss} | {Measure.MiB(Measure.PeakResidentBytes(daemon.Pid))} | {Measure.MiB(heap)} | {Measure.ThreadCount(daemon.Pid)} | {Measure.MiB(group.MaxUsageBytes)} |";
+            return $"| Kestrel app doing nothing (floor) | {settings} | – | {rss} | {Measure.MiB(Measure.PeakResidentBytes(daemon.Pid))} | {Measure.MiB(heap)} | {Measure.ThreadCount(daemon.Pid)} | {Measure.MiB(group.MaxUsageBytes)} | – | – | – | {group.OomKills} |";
         }
         finally
         {
@@ -129,7 +138,7 @@ internal static class MemoryBenchmark
         }
     }
 
-    private static async Task<string> SpegelAsync(string root, ContainerdNode node, long limit, Dictionary<string, string> env, string name, int expectedKeys, string? binary)
+    private static async Task<string> SpegelAsync(string root, ContainerdNode node, long limit, Dictionary<string, string> env, string name, int expectedKeys, string loadDigest, string? binary)
     {
         using var group = MemoryCgroup.Create("mem-" + Guid.NewGuid().ToString("N")[..8], limit);
         await using var spegel = await SpegelProcess.StartAsync(
@@ -142,8 +151,25 @@ internal static class MemoryBenchmark
         long peak = Measure.PeakResidentBytes(spegel.Daemon.Pid);
         long threads = Measure.ThreadCount(spegel.Daemon.Pid);
         double heap = SpegelProcess.Sample(await spegel.ScrapeAsync(), "dotnet_total_memory_bytes") ?? -1;
+        long idleGroup = group.MaxUsageBytes;
+        string url = $"{spegel.BaseAddress}v2/mem/app/blobs/{loadDigest}";
+        var rates = new List<double>();
+        for (int round = 0; round < LoadRounds && !spegel.Daemon.HasExited; round++)
+        {
+            try
+            {
+                rates.Add(await Measure.ParallelThroughputAsync(url, LoadStreams, LoadBlobBytes));
+            }
+            catch (InvalidOperationException) when (spegel.Daemon.HasExited)
+            {
+                // OOM-killed: said in the row.
+            }
+        }
+
+        long loadPeak = Measure.PeakResidentBytes(spegel.Daemon.Pid);
         string oom = group.OomKills > 0 ? $" **OOM-killed {group.OomKills}×**" : string.Empty;
-        return $"| spegel registry{oom} | {name} | {advertised:0} | {rss} | {Measure.MiB(peak)} | {Measure.MiB((long)heap)} | {threads} | {Measure.MiB(group.MaxUsageBytes)} |";
+        return $"| spegel registry{oom} | {name} | {advertised:0} | {rss} | {Measure.MiB(peak)} | {Measure.MiB((long)heap)} | {threads} | {Measure.MiB(idleGroup)} " +
+            $"| {(loadPeak < 0 ? "–" : Measure.MiB(loadPeak))} | {Measure.MiB(group.MaxUsageBytes)} | {(rates.Count == 0 ? "–" : Measure.MiBps(Measure.Median(rates)))} | {(group.OomKills > 0 ? $"**{group.OomKills}**" : "0")} |";
     }
 
     private static async Task<string> UnlimitedIdleAsync(string root, ContainerdNode node, int expectedKeys)

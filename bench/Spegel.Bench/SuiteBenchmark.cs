@@ -49,7 +49,7 @@ internal static class SuiteBenchmark
 
             Progress($"starting {options.Nodes} nodes and the upstream registry");
             long limit = options.MemoryLimitMiB * 1024L * 1024L;
-            await using var cluster = await Cluster.StartAsync(root, options.Nodes, new ClusterOptions { MemoryLimitBytes = limit });
+            await using var cluster = await Cluster.StartAsync(root, options.Nodes, new ClusterOptions { MemoryLimitBytes = limit, SpegelBinary = options.SpegelBinary });
             await Task.Delay(3000); // the start settles (first advertisement, bootstrap) before the idle reading
             var memory = new SuiteMemory(limit);
             memory.Idle(cluster);
@@ -222,8 +222,10 @@ internal static class SuiteBenchmark
         sb.Append("# Benchmark suite: Spegel's scenarios on a local cluster\n\n");
         sb.Append($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {elapsed.TotalMinutes:0.0} min on {Environment.ProcessorCount} cores, {Environment.OSVersion}; ");
         sb.Append($"{options.Nodes} nodes (network namespaces, containerd 1.6 each), upstream registry shaped to {options.UpstreamRate}");
-        sb.Append(options.MemoryLimitMiB > 0 ? $", each node's spegel in a {options.MemoryLimitMiB} MiB memory group.\n\n" : ", no memory limit.\n\n");
-        string memoryFlag = options.MemoryLimitMiB == 128 ? string.Empty : $" --memory-limit-mib {options.MemoryLimitMiB}";
+        sb.Append(options.MemoryLimitMiB > 0 ? $", each node's spegel in a {options.MemoryLimitMiB} MiB memory group" : ", no memory limit");
+        sb.Append(options.SpegelBinary is null ? ", run as `dotnet spegel.dll` (framework-dependent).\n\n" : ", run as the image runs it: the single-file, trimmed, self-contained build (`--spegel-binary`).\n\n");
+        string memoryFlag = (options.MemoryLimitMiB == 128 ? string.Empty : $" --memory-limit-mib {options.MemoryLimitMiB}")
+            + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
         sb.Append($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}{memoryFlag}`\n\n");
         return sb.ToString();
     }

@@ -145,6 +145,12 @@ public sealed record ClusterOptions
     /// (<see cref="ClusterNode.Cgroup"/>). 0: no group.
     /// </summary>
     public long MemoryLimitBytes { get; init; }
+
+    /// <summary>
+    /// A published spegel executable to run on every node instead of <c>dotnet spegel.dll</c> (the image's single-file,
+    /// trimmed build, whose memory differs: far fewer mapped assembly pages); null: the build next to the harness.
+    /// </summary>
+    public string? SpegelBinary { get; init; }
 }
 
 /// <summary>
@@ -301,7 +307,8 @@ public sealed class Cluster : IAsyncDisposable
             node.Cgroup ??= MemoryCgroup.Create($"{node.Name}-{Guid.NewGuid().ToString("N")[..8]}", _options.MemoryLimitBytes);
         }
 
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen, cgroup: node.Cgroup).ConfigureAwait(false);
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen, cgroup: node.Cgroup,
+            launch: _options.SpegelBinary is { } binary ? command => [binary, .. command] : null).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)
