@@ -52,6 +52,7 @@ internal static class SuiteBenchmark
             await using var cluster = await Cluster.StartAsync(root, options.Nodes, new ClusterOptions { MemoryLimitBytes = limit, SpegelBinary = options.SpegelBinary });
             await Task.Delay(3000); // the start settles (first advertisement, bootstrap) before the idle reading
             var memory = new SuiteMemory(limit);
+            memory.Sample(cluster);
             memory.Idle(cluster);
             foreach (var image in images.Values)
             {
@@ -63,13 +64,29 @@ internal static class SuiteBenchmark
             var traffic = new List<Traffic>();
             Extras? extras = null;
             string? failure = null;
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    lock (memory)
+                    {
+                        memory.Sample(cluster);
+                    }
+
+                    await Task.Delay(200);
+                }
+            });
             try
             {
                 foreach (string mode in new[] { "baseline", "spegel" })
                 {
                     if (mode == "spegel")
                     {
-                        memory.EndPhase(cluster, "baseline");
+                        lock (memory)
+                        {
+                            memory.EndPhase(cluster, "baseline");
+                        }
                     }
 
                     foreach (var node in cluster.Nodes)
@@ -117,6 +134,8 @@ internal static class SuiteBenchmark
                 failure = e.Message;
             }
 
+            await sampling.CancelAsync();
+            await sampler;
             memory.EndPhase(cluster, extras is null ? "spegel (aborted)" : "spegel");
             string report = failure is null
                 ? Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras!, memory, clock.Elapsed)

@@ -32,6 +32,24 @@ internal sealed class SuiteMemory
         EndPhase(cluster, "start");
     }
 
+    /// <summary>
+    /// Samples each node's RSS parts (anonymous, file, shmem) and keeps each one's maximum in the current phase: VmHWM
+    /// has no split, and the split says where the memory goes.
+    /// </summary>
+    public void Sample(Cluster cluster)
+    {
+        foreach (var node in cluster.Nodes)
+        {
+            if (node.Spegel is { Daemon.HasExited: false } spegel && _nodes.TryGetValue(node.Name, out var figures))
+            {
+                int pid = spegel.Daemon.Pid;
+                figures.Anon = Math.Max(figures.Anon, Measure.StatusBytes(pid, "RssAnon"));
+                figures.File = Math.Max(figures.File, Measure.StatusBytes(pid, "RssFile"));
+                figures.Shmem = Math.Max(figures.Shmem, Measure.StatusBytes(pid, "RssShmem"));
+            }
+        }
+    }
+
     /// <summary>Records each node's peaks of the phase that ends, and starts them again.</summary>
     public void EndPhase(Cluster cluster, string phase)
     {
@@ -43,6 +61,8 @@ internal sealed class SuiteMemory
             long rss = alive ? Measure.PeakResidentBytes(node.Spegel!.Daemon.Pid) : -1;
             long group = node.Cgroup?.MaxUsageBytes ?? -1;
             figures.Phases[phase] = (rss, group);
+            figures.Parts[phase] = (figures.Anon, figures.File, figures.Shmem);
+            (figures.Anon, figures.File, figures.Shmem) = (0, 0, 0);
             figures.OomKills = node.Cgroup?.OomKills ?? 0;
             figures.FailCount = node.Cgroup?.FailCount ?? 0;
             if (alive)
@@ -85,6 +105,16 @@ internal sealed class SuiteMemory
             sb.Append($"| {Bytes(f.Group("start"))} | {Bytes(f.Group("baseline"))} | {Bytes(Math.Max(f.Group("spegel"), f.Group("spegel (aborted)")))} | {(f.OomKills > 0 ? $"**{f.OomKills}**" : "0")} | {f.FailCount} |\n");
         }
 
+        sb.Append("\nWhere the resident memory is, per phase (the largest of each part sampled every 200 ms; the parts peak at different moments):\n\n");
+        sb.Append("| node | phase | anon (heap, stacks, native) | file (runtime and assemblies mapped; shared, reclaimable) | shmem (JIT code, double-mapped) |\n|---|---|---|---|---|\n");
+        foreach (var (node, f) in _nodes.OrderBy(n => n.Key, StringComparer.Ordinal))
+        {
+            foreach (var (phase, parts) in f.Parts)
+            {
+                sb.Append($"| {node} | {phase} | {Bytes(parts.Anon)} | {Bytes(parts.File)} | {Bytes(parts.Shmem)} |\n");
+            }
+        }
+
         long worst = _nodes.Values.Max(f => f.Phases.Values.Max(p => p.Rss));
         sb.Append($"\nHighest peak RSS of any node over the whole run: {Bytes(worst)}");
         sb.Append(LimitBytes > 0 ? $" (goal: ≤ {Measure.MiB(LimitBytes)}, zero OOM kills: {(worst <= LimitBytes && !AnyKilled ? "met" : "**not met**")}).\n\n" : ".\n\n");
@@ -104,6 +134,14 @@ internal sealed class SuiteMemory
         public long FailCount { get; set; }
 
         public Dictionary<string, (long Rss, long Group)> Phases { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, (long Anon, long File, long Shmem)> Parts { get; } = new(StringComparer.Ordinal);
+
+        public long Anon { get; set; }
+
+        public long File { get; set; }
+
+        public long Shmem { get; set; }
 
         public long Rss(string phase) => Phases.TryGetValue(phase, out var p) ? p.Rss : -1;
 
