@@ -19,6 +19,8 @@ internal static class FloorApp
         builder.WebHost.UseKestrel(k => k.ListenLocalhost(port));
         var app = builder.Build();
         app.MapGet("/", () => GC.GetTotalMemory(false).ToString(CultureInfo.InvariantCulture));
+        // The GC's effective settings (to check which knobs a runtimeconfig property or a variable reaches).
+        app.MapGet("/gc", () => string.Join('\n', GC.GetConfigurationVariables().Select(kv => $"{kv.Key}={kv.Value}")));
         await app.RunAsync();
         return 0;
     }

@@ -245,7 +245,10 @@ internal static class SuiteBenchmark
         sb.Append(options.SpegelBinary is null ? ", run as `dotnet spegel.dll` (framework-dependent).\n\n" : ", run as the image runs it: the single-file, trimmed, self-contained build (`--spegel-binary`).\n\n");
         string memoryFlag = (options.MemoryLimitMiB == 128 ? string.Empty : $" --memory-limit-mib {options.MemoryLimitMiB}")
             + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
-        sb.Append($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}{memoryFlag}`\n\n");
+        // Runtime variables given to the run reach every spegel (they inherit the environment): part of the command.
+        string variables = string.Concat(Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("DOTNET_GC", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)} "));
+        sb.Append($"Command: `{variables}dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}{memoryFlag}`\n\n");
         return sb.ToString();
     }
 

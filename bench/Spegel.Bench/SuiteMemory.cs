@@ -22,7 +22,7 @@ internal sealed class SuiteMemory
     {
         foreach (var node in cluster.Nodes)
         {
-            var figures = _nodes[node.Name] = new NodeFigures();
+            var figures = Figures(node.Name);
             if (node.Spegel is { } spegel)
             {
                 figures.IdleRss = Measure.ResidentBytes(spegel.Daemon.Pid);
@@ -40,8 +40,9 @@ internal sealed class SuiteMemory
     {
         foreach (var node in cluster.Nodes)
         {
-            if (node.Spegel is { Daemon.HasExited: false } spegel && _nodes.TryGetValue(node.Name, out var figures))
+            if (node.Spegel is { Daemon.HasExited: false } spegel)
             {
+                var figures = Figures(node.Name);
                 int pid = spegel.Daemon.Pid;
                 figures.Anon = Math.Max(figures.Anon, Measure.StatusBytes(pid, "RssAnon"));
                 figures.File = Math.Max(figures.File, Measure.StatusBytes(pid, "RssFile"));
@@ -120,6 +121,8 @@ internal sealed class SuiteMemory
         sb.Append(LimitBytes > 0 ? $" (goal: ≤ {Measure.MiB(LimitBytes)}, zero OOM kills: {(worst <= LimitBytes && !AnyKilled ? "met" : "**not met**")}).\n\n" : ".\n\n");
         return sb.ToString();
     }
+
+    private NodeFigures Figures(string node) => _nodes.TryGetValue(node, out var figures) ? figures : _nodes[node] = new NodeFigures();
 
     private static string Bytes(long bytes) => bytes < 0 ? "–" : Measure.MiB(bytes);
 
