@@ -27,6 +27,6 @@ return scenario switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- dht [--nodes N] [--keys N] [--lookups N] [--throughput-mib N] [--out FILE]");
+    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- dht [--nodes N] [--keys N] [--lookups N] [--throughput-mib N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- suite [--nodes N] [--upstream-rate R] [--memory-limit-mib N (0: none)] [--spegel-binary PATH] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- memory [--keys N] [--variant NAME=VALUE[,NAME=VALUE]]... [--spegel-binary PATH]... [--out FILE]");
     return 2;
 }
