@@ -5,6 +5,7 @@ using Spegel.Bench;
 //   dht        lookup latency, providing 10,000 keys, memory per connection, yamux throughput (issue 3)
 //   mirror     pulls through peers vs upstream at 100 Mbit/s, commit-to-resolvable delay, lookups, misses (issue 4)
 //   suite      Spegel's "create" and "update" scenarios on a local cluster, with report and charts (issue 6)
+//   memory     idle memory with ~2,000 advertised keys in a 128 MiB group, beside a do-nothing Kestrel app (issue 12)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
 //   herd       the cold herd round after round: upstream bytes, herd vs lone pull vs no mirror, leaders per blob
 //   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
@@ -23,11 +24,13 @@ return scenario switch
     "serve" => await ServeBenchmark.RunAsync(options),
     "herd" => await HerdBenchmark.RunAsync(options),
     "stripe" => await StripeBenchmark.RunAsync(options),
+    "memory" => await MemoryBenchmark.RunAsync(options),
+    "floor" => await FloorApp.RunAsync(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)), // the memory benchmark's baseline process
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- dht [--nodes N] [--keys N] [--lookups N] [--throughput-mib N] [--out FILE]");
+    Console.Error.WriteLine("usage: dotnet run --project bench/Spegel.Bench -c Release -- registry [--blob-mib N] [--image-mib N] [--runs N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- dht [--nodes N] [--keys N] [--lookups N] [--throughput-mib N] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- suite [--nodes N] [--upstream-rate R] [--memory-limit-mib N (0: none)] [--spegel-binary PATH] [--out FILE]\n       dotnet run --project bench/Spegel.Bench -c Release -- memory [--keys N] [--variant NAME=VALUE[,NAME=VALUE]]... [--spegel-binary PATH]... [--out FILE]");
     return 2;
 }

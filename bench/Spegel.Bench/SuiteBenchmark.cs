@@ -48,79 +48,100 @@ internal static class SuiteBenchmark
             }
 
             Progress($"starting {options.Nodes} nodes and the upstream registry");
-            await using var cluster = await Cluster.StartAsync(root, options.Nodes);
+            long limit = options.MemoryLimitMiB * 1024L * 1024L;
+            await using var cluster = await Cluster.StartAsync(root, options.Nodes, new ClusterOptions { MemoryLimitBytes = limit, SpegelBinary = options.SpegelBinary });
+            await Task.Delay(3000); // the start settles (first advertisement, bootstrap) before the idle reading
+            var memory = new SuiteMemory(limit);
+            memory.Sample(cluster);
+            memory.Idle(cluster);
             foreach (var image in images.Values)
             {
                 await TestImages.PushAsync(layout, image, cluster.UpstreamAddress, cluster.Upstream.Netns);
             }
 
             await TestNetwork.ShapeAsync(cluster.Upstream.Netns!, options.UpstreamRate);
-            var peaks = new Dictionary<string, long>();
+            var samples = new List<Sample>();
+            var traffic = new List<Traffic>();
+            Extras? extras = null;
+            string? failure = null;
             using var sampling = new CancellationTokenSource();
             var sampler = Task.Run(async () =>
             {
                 while (!sampling.IsCancellationRequested)
                 {
-                    foreach (var node in cluster.Nodes)
+                    lock (memory)
                     {
-                        if (node.Spegel is { } spegel)
-                        {
-                            peaks[node.Name] = Math.Max(peaks.GetValueOrDefault(node.Name), Measure.ResidentBytes(spegel.Daemon.Pid));
-                        }
+                        memory.Sample(cluster);
                     }
 
                     await Task.Delay(200);
                 }
             });
-
-            var samples = new List<Sample>();
-            var traffic = new List<Traffic>();
-            foreach (string mode in new[] { "baseline", "spegel" })
+            try
             {
-                foreach (var node in cluster.Nodes)
+                foreach (string mode in new[] { "baseline", "spegel" })
                 {
-                    if (mode == "baseline")
+                    if (mode == "spegel")
                     {
-                        Directory.Delete(node.Containerd.HostsDir, recursive: true);
-                        node.Containerd.WriteDirectHosts(cluster.UpstreamAddress);
+                        lock (memory)
+                        {
+                            memory.EndPhase(cluster, "baseline");
+                        }
                     }
-                    else
+
+                    foreach (var node in cluster.Nodes)
                     {
-                        await cluster.ConfigureMirrorAsync(node);
+                        if (mode == "baseline")
+                        {
+                            Directory.Delete(node.Containerd.HostsDir, recursive: true);
+                            node.Containerd.WriteDirectHosts(cluster.UpstreamAddress);
+                        }
+                        else
+                        {
+                            await cluster.ConfigureMirrorAsync(node);
+                        }
+                    }
+
+                    foreach (var spec in specs)
+                    {
+                        await Task.WhenAll(cluster.Nodes.Select(n => n.Containerd.ClearAsync()));
+                        await Task.Delay(500); // withdrawals settle
+                        long upstreamBefore = TestNetwork.SentBytes("reg");
+                        double peersBefore = await PeerBytesAsync(cluster);
+
+                        Progress($"{mode}: create {spec.Name}: {cluster.Nodes.Count} nodes pull v1 at once");
+                        var create = await Task.WhenAll(cluster.Nodes.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 1)]))));
+                        samples.AddRange(create.Select(r => new Sample(mode, "create", spec.Name, r.Node, r.Seconds)));
+
+                        int batch = Math.Max(1, (int)Math.Round(cluster.Nodes.Count * 0.2));
+                        Progress($"{mode}: update {spec.Name}: v2 rolled out {batch} node(s) at a time");
+                        foreach (var group in cluster.Nodes.Chunk(batch))
+                        {
+                            var update = await Task.WhenAll(group.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 2)]))));
+                            samples.AddRange(update.Select(r => new Sample(mode, "update", spec.Name, r.Node, r.Seconds)));
+                        }
+
+                        traffic.Add(new Traffic(mode, spec.Name, TestNetwork.SentBytes("reg") - upstreamBefore, await PeerBytesAsync(cluster) - peersBefore));
                     }
                 }
 
-                foreach (var spec in specs)
-                {
-                    await Task.WhenAll(cluster.Nodes.Select(n => n.Containerd.ClearAsync()));
-                    await Task.Delay(500); // withdrawals settle
-                    long upstreamBefore = TestNetwork.SentBytes("reg");
-                    double peersBefore = await PeerBytesAsync(cluster);
-
-                    Progress($"{mode}: create {spec.Name}: {cluster.Nodes.Count} nodes pull v1 at once");
-                    var create = await Task.WhenAll(cluster.Nodes.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 1)]))));
-                    samples.AddRange(create.Select(r => new Sample(mode, "create", spec.Name, r.Node, r.Seconds)));
-
-                    int batch = Math.Max(1, (int)Math.Round(cluster.Nodes.Count * 0.2));
-                    Progress($"{mode}: update {spec.Name}: v2 rolled out {batch} node(s) at a time");
-                    foreach (var group in cluster.Nodes.Chunk(batch))
-                    {
-                        var update = await Task.WhenAll(group.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 2)]))));
-                        samples.AddRange(update.Select(r => new Sample(mode, "update", spec.Name, r.Node, r.Seconds)));
-                    }
-
-                    traffic.Add(new Traffic(mode, spec.Name, TestNetwork.SentBytes("reg") - upstreamBefore, await PeerBytesAsync(cluster) - peersBefore));
-                }
+                Progress("blob throughput from one node vs nginx, lookup latency");
+                extras = await ExtrasAsync(cluster, images[(specs.First(s => s.Bytes == 100_000_000 && s.Layers == 1).Name, 1)], root);
+            }
+            catch (Exception e) when (memory.AnyKillNow(cluster))
+            {
+                // A node's spegel died (OOM-killed): the report says so with the memory table, and the run fails.
+                failure = e.Message;
             }
 
-            Progress("blob throughput from one node vs nginx, lookup latency");
-            var extras = await ExtrasAsync(cluster, images[(specs.First(s => s.Bytes == 100_000_000 && s.Layers == 1).Name, 1)], root);
             await sampling.CancelAsync();
             await sampler;
-
-            string report = Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras, peaks, clock.Elapsed);
+            memory.EndPhase(cluster, extras is null ? "spegel (aborted)" : "spegel");
+            string report = failure is null
+                ? Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras!, memory, clock.Elapsed)
+                : Header(options, clock.Elapsed) + memory.Render() + $"The run stopped: {failure}\n";
             await File.WriteAllTextAsync(reportPath, report);
-            foreach (string scenario in new[] { "create", "update" })
+            foreach (string scenario in failure is null ? new[] { "create", "update" } : [])
             {
                 Charts.BoxPlot(Path.Combine(outDir, $"suite-{scenario}.png"), $"\"{scenario}\": pull time per node ({cluster.Nodes.Count} nodes, upstream {options.UpstreamRate})",
                     specs.Select(s => s.Name).ToList(), samples.Where(s => s.Scenario == scenario).ToList());
@@ -128,6 +149,12 @@ internal static class SuiteBenchmark
 
             Console.WriteLine(report);
             Progress($"report and charts written to {outDir}");
+            if (memory.AnyKilled)
+            {
+                Console.Error.WriteLine("FAILED: a node's spegel was OOM-killed or died (see the memory table)");
+                return 3;
+            }
+
             return 0;
         }
         finally
@@ -154,7 +181,10 @@ internal static class SuiteBenchmark
         double total = 0;
         foreach (var node in cluster.Nodes)
         {
-            total += SpegelProcess.Sample(await node.Spegel!.ScrapeAsync(), "spegel_peer_bytes_served_total") ?? 0;
+            if (node.Spegel is { Daemon.HasExited: false } spegel)
+            {
+                total += SpegelProcess.Sample(await spegel.ScrapeAsync(), "spegel_peer_bytes_served_total") ?? 0;
+            }
         }
 
         return total;
@@ -205,13 +235,27 @@ internal static class SuiteBenchmark
         return double.Parse(result.StandardOutput.Trim(), CultureInfo.InvariantCulture) * 1000;
     }
 
-    private static string Report(BenchOptions options, List<string> specs, List<Sample> samples, List<Traffic> traffic, Extras extras, Dictionary<string, long> peaks, TimeSpan elapsed)
+    private static string Header(BenchOptions options, TimeSpan elapsed)
     {
         var sb = new StringBuilder();
         sb.Append("# Benchmark suite: Spegel's scenarios on a local cluster\n\n");
         sb.Append($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {elapsed.TotalMinutes:0.0} min on {Environment.ProcessorCount} cores, {Environment.OSVersion}; ");
-        sb.Append($"{options.Nodes} nodes (network namespaces, containerd 1.6 each), upstream registry shaped to {options.UpstreamRate}.\n\n");
-        sb.Append($"Command: `dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}`\n\n");
+        sb.Append($"{options.Nodes} nodes (network namespaces, containerd 1.6 each), upstream registry shaped to {options.UpstreamRate}");
+        sb.Append(options.MemoryLimitMiB > 0 ? $", each node's spegel in a {options.MemoryLimitMiB} MiB memory group" : ", no memory limit");
+        sb.Append(options.SpegelBinary is null ? ", run as `dotnet spegel.dll` (framework-dependent).\n\n" : ", run as the image runs it: the single-file, trimmed, self-contained build (`--spegel-binary`).\n\n");
+        string memoryFlag = (options.MemoryLimitMiB == 128 ? string.Empty : $" --memory-limit-mib {options.MemoryLimitMiB}")
+            + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
+        // Runtime variables given to the run reach every spegel (they inherit the environment): part of the command.
+        string variables = string.Concat(Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("DOTNET_GC", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)} "));
+        sb.Append($"Command: `{variables}dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}{memoryFlag}`\n\n");
+        return sb.ToString();
+    }
+
+    private static string Report(BenchOptions options, List<string> specs, List<Sample> samples, List<Traffic> traffic, Extras extras, SuiteMemory memory, TimeSpan elapsed)
+    {
+        var sb = new StringBuilder(Header(options, elapsed));
+        sb.Append(memory.AnyKilled ? memory.Render() : string.Empty);
         sb.Append("\"create\": every node pulls v1 at once. \"update\": v2 rolled out to 20 % of the nodes at a time (at least one). Baseline: containerd pulls straight from the upstream (no mirror). Times are `ctr images pull` per node, unpack included.\n\n");
         foreach (string scenario in new[] { "create", "update" })
         {
@@ -239,12 +283,7 @@ internal static class SuiteBenchmark
         sb.Append("## HEAD of a blob (curl)\n\n| | p50 | p99 |\n|---|---|---|\n");
         sb.Append($"| local hit (baseline) | {Percentile(extras.Local, 50):0.0} ms | {Percentile(extras.Local, 99):0.0} ms |\n");
         sb.Append($"| on another node: lookup + forward | {Percentile(extras.Remote, 50):0.0} ms | {Percentile(extras.Remote, 99):0.0} ms |\n\n");
-        sb.Append("## Peak resident memory of each node's spegel\n\n| node | peak RSS |\n|---|---|\n");
-        foreach (var (node, peak) in peaks.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            sb.Append($"| {node} | {Measure.MiB(peak)} |\n");
-        }
-
+        sb.Append(memory.AnyKilled ? string.Empty : memory.Render());
         return sb.ToString();
     }
 

@@ -68,6 +68,12 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public SpegelProcess? Spegel { get; internal set; }
 
+    /// <summary>
+    /// The memory group its spegel runs in when the cluster has <see cref="ClusterOptions.MemoryLimitBytes"/> (one group
+    /// for the node's life: restarts join it again, so its OOM kills and peak cover every run), else null.
+    /// </summary>
+    public MemoryCgroup? Cgroup { get; internal set; }
+
     public string DataDir => Path.Combine(Folder, "data");
 
     /// <summary>Every spegel log of this node so far (restarts append).</summary>
@@ -96,7 +102,14 @@ public sealed class ClusterNode : IAsyncDisposable
         }
         finally
         {
-            await Containerd.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await Containerd.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                Cgroup?.Dispose();
+            }
         }
     }
 }
@@ -125,6 +138,19 @@ public sealed record ClusterOptions
     /// headless Service does.
     /// </summary>
     public IReadOnlySet<int> DnsBootstrap { get; init; } = new HashSet<int>();
+
+    /// <summary>
+    /// When above 0, every node's spegel runs inside its own cgroup-v1 memory group with this hard limit, as in a pod
+    /// (the chart: 128 MiB): .NET sizes its heap from it and the kernel's OOM killer acts on it
+    /// (<see cref="ClusterNode.Cgroup"/>). 0: no group.
+    /// </summary>
+    public long MemoryLimitBytes { get; init; }
+
+    /// <summary>
+    /// A published spegel executable to run on every node instead of <c>dotnet spegel.dll</c> (the image's single-file,
+    /// trimmed build, whose memory differs: far fewer mapped assembly pages); null: the build next to the harness.
+    /// </summary>
+    public string? SpegelBinary { get; init; }
 }
 
 /// <summary>
@@ -167,11 +193,12 @@ public sealed class Cluster : IAsyncDisposable
     {
         Tools.Require(Tools.Containerd, Tools.Ctr, Tools.Registry, Tools.Skopeo, Tools.Ip, Tools.Nft, Tools.Tc);
         var network = await TestNetwork.CreateAsync().ConfigureAwait(false);
+        var list = new List<ClusterNode>();
+        RegistryNode? upstream = null;
         try
         {
             string registryNs = await network.AddHostAsync("reg", RegistryOctet).ConfigureAwait(false);
-            var upstream = await RegistryNode.StartAsync(Path.Combine(root, "upstream"), TestNetwork.AddressOf(RegistryOctet), 5000, registryNs).ConfigureAwait(false);
-            var list = new List<ClusterNode>();
+            upstream = await RegistryNode.StartAsync(Path.Combine(root, "upstream"), TestNetwork.AddressOf(RegistryOctet), 5000, registryNs).ConfigureAwait(false);
             for (int i = 1; i <= nodes; i++)
             {
                 string folder = Path.Combine(root, $"n{i}");
@@ -200,6 +227,24 @@ public sealed class Cluster : IAsyncDisposable
         }
         catch
         {
+            // The nodes started so far stop too (their containerd would outlive the run otherwise).
+            foreach (var node in list)
+            {
+                try
+                {
+                    await node.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (InvalidOperationException)
+                {
+                    // A spegel that failed to start says so in the exception thrown below.
+                }
+            }
+
+            if (upstream is not null)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+            }
+
             await network.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -257,7 +302,13 @@ public sealed class Cluster : IAsyncDisposable
 
         args.AddRange(_options.SpegelArgs);
         args.AddRange(_options.NodeSpegelArgs(node.Index));
-        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen).ConfigureAwait(false);
+        if (_options.MemoryLimitBytes > 0)
+        {
+            node.Cgroup ??= MemoryCgroup.Create($"{node.Name}-{Guid.NewGuid().ToString("N")[..8]}", _options.MemoryLimitBytes);
+        }
+
+        node.Spegel = await SpegelProcess.StartAsync(node.SpegelLog, node.RegistryAddress, args, netns: node.Netns, waitReady: _options.WaitReady(node.Index), registryListen: registryListen, cgroup: node.Cgroup,
+            launch: _options.SpegelBinary is { } binary ? command => [binary, .. command] : null).ConfigureAwait(false);
     }
 
     public async Task StopSpegelAsync(ClusterNode node)

@@ -27,23 +27,68 @@ public static class Measure
     }
 
     /// <summary>Resident memory of a process in bytes (VmRSS), or -1.</summary>
-    public static long ResidentBytes(int pid)
+    public static long ResidentBytes(int pid) => StatusBytes(pid, "VmRSS");
+
+    /// <summary>
+    /// The process's peak resident memory in bytes (VmHWM: the kernel's high-water mark, exact where sampling VmRSS
+    /// can miss a short spike), or -1. <see cref="ResetPeakResident"/> starts it again.
+    /// </summary>
+    public static long PeakResidentBytes(int pid) => StatusBytes(pid, "VmHWM");
+
+    /// <summary>The process's thread count (Threads in /proc/PID/status), or -1.</summary>
+    public static long ThreadCount(int pid) => ReadStatus(pid) is { } status ? StatusField(status, "Threads") ?? -1 : -1;
+
+    /// <summary>Resets VmHWM to the current RSS (writes 5 to /proc/PID/clear_refs), to measure one phase of a run.</summary>
+    public static void ResetPeakResident(int pid)
     {
         try
         {
-            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                {
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-                }
-            }
+            File.WriteAllText($"/proc/{pid}/clear_refs", "5");
         }
         catch (IOException)
         {
+            // The process ended: its peak is reported as missing (-1) by the next read.
+        }
+    }
+
+    /// <summary>
+    /// The value of <paramref name="field"/> in the text of /proc/PID/status (<c>VmRSS:\t  81234 kB</c>): kB
+    /// converted to bytes, a bare number as it is; null when the field is absent or not a number.
+    /// </summary>
+    public static long? StatusField(string status, string field)
+    {
+        foreach (string line in status.Split('\n'))
+        {
+            if (line.Length <= field.Length || !line.StartsWith(field, StringComparison.Ordinal) || line[field.Length] != ':')
+            {
+                continue;
+            }
+
+            string[] parts = line[(field.Length + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length is 0 or > 2 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long value))
+            {
+                return null;
+            }
+
+            return parts.Length == 1 ? value : parts[1] == "kB" && value <= long.MaxValue / 1024 ? value * 1024 : null;
         }
 
-        return -1;
+        return null;
+    }
+
+    /// <summary>A byte field of /proc/PID/status (<c>RssAnon</c>, <c>RssFile</c>, <c>RssShmem</c>, …), or -1.</summary>
+    public static long StatusBytes(int pid, string field) => ReadStatus(pid) is { } status ? StatusField(status, field) ?? -1 : -1;
+
+    private static string? ReadStatus(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/status");
+        }
+        catch (IOException)
+        {
+            return null; // the process ended
+        }
     }
 
     /// <summary>Samples RSS every 50 ms while <paramref name="work"/> runs; returns the peak.</summary>

@@ -48,7 +48,7 @@ public sealed class MemoryCgroup : IDisposable
     {
         if (!Available)
         {
-            throw new InvalidOperationException($"no cgroup-v1 memory controller at {Root}: the attack suite runs spegel under the chart's memory limit and needs it");
+            throw new InvalidOperationException($"no cgroup-v1 memory controller at {Root}: spegel runs under the chart's memory limit here (the attack suite; the suite benchmark unless --memory-limit-mib 0) and needs it");
         }
 
         string path = System.IO.Path.Combine(Root, "spegel-test-" + name);

@@ -61,6 +61,7 @@ public sealed class SpegelProcess : IAsyncDisposable
     /// turns the spegel command line into the one to start (default: as it is, with <c>dotnet spegel.dll</c>).
     /// <paramref name="registryAddress"/> is where it is reached (<c>10.77.0.1:5000</c>, <c>[fd77:77::1]:5000</c>);
     /// <paramref name="registryListen"/>, when given, is its <c>--registry-addr</c> instead (<c>:5000</c>, <c>[::]:5000</c>).
+    /// <paramref name="cgroup"/>, when given, is the memory group the process runs in (namespace or not).
     /// </summary>
     public static async Task<SpegelProcess> StartAsync(
         string logPath,
@@ -70,7 +71,8 @@ public sealed class SpegelProcess : IAsyncDisposable
         string? netns = null,
         bool waitReady = false,
         Func<IEnumerable<string>, IEnumerable<string>>? launch = null,
-        string? registryListen = null)
+        string? registryListen = null,
+        MemoryCgroup? cgroup = null)
     {
         var args = arguments.ToList();
         if (!args.Contains("--router-addr"))
@@ -88,9 +90,11 @@ public sealed class SpegelProcess : IAsyncDisposable
 
         IEnumerable<string> spegelArguments = ["registry", "--registry-addr", registryListen ?? registryAddress, .. args];
         var command = (launch ?? (a => ["dotnet", DefaultBinary, .. a]))(spegelArguments).ToList();
-        var daemon = netns is null
-            ? Daemon.Start(command[0], command.Skip(1), logPath, environment)
-            : Daemon.Start(Tools.Ip, ["netns", "exec", netns, .. command], logPath, environment);
+        IEnumerable<string> full = netns is null ? command : [Tools.Ip, "netns", "exec", netns, .. command];
+        // The group is joined before entering the namespace: `ip netns exec` mounts the namespace's own /sys, where
+        // the cgroup hierarchy is not. Every step execs, so the PID is spegel's.
+        var line = (cgroup is null ? full : cgroup.Wrap(full)).ToList();
+        var daemon = Daemon.Start(line[0], line.Skip(1), logPath, environment);
         var process = new SpegelProcess(daemon, registryAddress) { Netns = netns, MetricsAddress = metricsAddress ?? $"{registryAddress[..registryAddress.LastIndexOf(':')]}:9090" };
         string probe = waitReady ? "healthz" : "livez";
         await Network.WaitUntilAsync(
