@@ -115,13 +115,7 @@ internal static class HerdBenchmark
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Folders.DeleteQuietly(root);
         }
     }
 

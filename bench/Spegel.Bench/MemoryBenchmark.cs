@@ -109,13 +109,7 @@ internal static class MemoryBenchmark
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Folders.DeleteQuietly(root);
         }
     }
 

@@ -100,13 +100,7 @@ internal static class MirrorBenchmark
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Folders.DeleteQuietly(root);
         }
     }
 

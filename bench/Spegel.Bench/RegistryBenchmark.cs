@@ -113,13 +113,7 @@ internal static class RegistryBenchmark
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Folders.DeleteQuietly(root);
         }
     }
 

@@ -159,13 +159,7 @@ internal static class SuiteBenchmark
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Folders.DeleteQuietly(root);
         }
     }
 
