@@ -341,10 +341,11 @@ public sealed partial class Dht : IAsyncDisposable
         return ((position[0] << 8) | position[1]) * Options.ReprovideSlices / 65536;
     }
 
-    /// <summary>One reprovide tick: the keys of one keyspace slice, and expired records dropped.</summary>
+    /// <summary>One reprovide tick: the keys of one keyspace slice, and expired provider records and peers dropped.</summary>
     internal async Task ReprovideSliceAsync(int slice, CancellationToken cancellationToken)
     {
         Providers.RemoveExpired();
+        Host.Peers.RemoveExpired(); // else a peer whose addresses expired leaves only when the store is full
         var keys = Providers.LocalKeys.Where(k => SliceOf(k) == slice).ToList();
         if (keys.Count > 0)
         {

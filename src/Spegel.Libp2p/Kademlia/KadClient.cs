@@ -7,10 +7,7 @@ namespace Spegel.Libp2p.Kademlia;
 /// <summary>Sends DHT requests: one stream per request, or one stream for a batch of one-way messages.</summary>
 internal sealed class KadClient(Dht dht)
 {
-    /// <summary>Sends a request and reads its response, within the request timeout.</summary>
-    public Task<Message> RequestAsync(PeerId peer, Message request, CancellationToken cancellationToken) => RequestAsync(peer, [], request, cancellationToken);
-
-    /// <summary>Sends a request, dialing <paramref name="hints"/> if we have no connection and know no address.</summary>
+    /// <summary>Sends a request and reads its response within the request timeout, dialing <paramref name="hints"/> if we have no connection and know no address.</summary>
     public async Task<Message> RequestAsync(PeerId peer, IReadOnlyList<Multiaddr> hints, Message request, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -68,8 +68,6 @@ internal sealed class IdentifyService(Libp2pHost host)
         }
     }
 
-    public static Task<Identify> ReadMergedAsync(Stream stream, CancellationToken cancellationToken) => ReadMergedAsync(stream, budget: null, cancellationToken);
-
     public static async Task<Identify> ReadMergedAsync(Stream stream, MessageBudget? budget, CancellationToken cancellationToken)
     {
         var merged = new Identify();

@@ -10,10 +10,10 @@ internal sealed record CoalescingOptions
     public TimeSpan LookupLimit { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// The longest a miss waits for its claim to be published (a lookup of the closest peers, then ADD_PROVIDER to
-    /// each: milliseconds in a healthy cluster); the publish goes on in the background. As long as a claim lookup may
-    /// take (<see cref="LookupLimit"/>): a slow DHT costs a miss at most 0.5 s here, where it used to cost the whole
-    /// publish (9.6 s with one member answering FIND_NODE after 9.5 s).
+    /// The longest a miss waits for its claim to be announced: to the connected peers nearest the claim key, no lookup
+    /// first (milliseconds in a healthy cluster; the router's thorough publish goes on in the background). A slow DHT
+    /// costs a miss at most this, where a publish used to cost its whole length (9.6 s with one member answering
+    /// FIND_NODE after 9.5 s).
     /// </summary>
     public TimeSpan PublishWait { get; init; } = TimeSpan.FromMilliseconds(500);
 

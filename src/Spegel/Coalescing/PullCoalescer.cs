@@ -34,10 +34,12 @@ namespace Spegel.Coalescing;
 /// </summary>
 internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null, Refusals? refusals = null)
 {
-    private readonly SpegelInstruments _instruments = instruments ?? new();
     private readonly Refusals _refusals = refusals ?? new Refusals(instruments ?? new SpegelInstruments());
     private readonly WorkTracker _withdrawals = new(ex => LogWithdrawFailed(logger, ex.Message));
     private readonly WorkTracker _publishing = new(ex => LogPublishFailed(logger, ex.Message));
+
+    /// <summary>The instruments given, else the refusals' (one registry for both when only one is given).</summary>
+    private SpegelInstruments Instruments => instruments ?? _refusals.Instruments;
 
     /// <summary>Claim publishes still running (each ends within <see cref="CoalescingOptions.PublishLimit"/>).</summary>
     public int Publishing => _publishing.Count;
@@ -72,7 +74,7 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
         if (claimants.Count > 0)
         {
-            _instruments.CoalescedPulls.WithLabels("follower").Inc();
+            Instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogFollowing(logger, digest.ToString(), claimants[0].Id);
             return claimants;
         }
@@ -110,12 +112,12 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
             // Our claim stays (a peer that saw only us may ask), but is no longer announced: newcomers follow the winner.
             claim.StopPublishing();
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
-            _instruments.CoalescedPulls.WithLabels("follower").Inc();
+            Instruments.CoalescedPulls.WithLabels("follower").Inc();
             LogDecidedToFollow(logger, digest.ToString(), winners[0].Id, seen, published.TotalMilliseconds, decided.TotalMilliseconds);
             return winners;
         }
 
-        _instruments.CoalescedPulls.WithLabels("leader").Inc();
+        Instruments.CoalescedPulls.WithLabels("leader").Inc();
         LogDecidedToLead(logger, digest.ToString(), seen, published.TotalMilliseconds, decided.TotalMilliseconds);
         return [];
     }

@@ -54,6 +54,7 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
     public int Cached => _entries.Count;
     private static readonly TimeSpan LookupLimit = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private DateTimeOffset _nextPrune; // a race only prunes twice
 
     /// <summary>
     /// The peers of <paramref name="key"/> as they are found. With <paramref name="order"/> (striping a ranged request,
@@ -113,19 +114,20 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
             return LookupAdmission.Admitted;
         }
 
-        if (!_clients.TryTake(ClientKey(client)))
-        {
-            return LookupAdmission.ClientRate;
-        }
-
+        // The node's bound first: a client refused for capacity keeps its rate for when there is room.
         if (_lookups.Count >= options.MaxLookupsRunning)
         {
             return LookupAdmission.Capacity;
         }
 
+        if (!_clients.TryTake(ClientKey(client)))
+        {
+            return LookupAdmission.ClientRate;
+        }
+
         if (_entries.Count >= options.MaxLookupEntries)
         {
-            Prune(now);
+            Prune(now, force: true);
         }
 
         return _entries.Count >= options.MaxLookupEntries ? LookupAdmission.Capacity : LookupAdmission.Admitted;
@@ -188,12 +190,18 @@ internal sealed class LookupCache(IRouter router, MirrorOptions options, Telemet
         }
     }
 
-    private void Prune(DateTimeOffset now)
+    /// <summary>
+    /// Drops entries older than the cache's lifetime: at most once per half lifetime (it walks every entry, and a flood
+    /// of new keys calls it on every miss), or at once when the cache is full.
+    /// </summary>
+    private void Prune(DateTimeOffset now, bool force = false)
     {
-        if (_entries.Count < options.MaxLookupEntries / 4)
+        if (_entries.Count < options.MaxLookupEntries / 4 || (!force && now < _nextPrune))
         {
             return;
         }
+
+        _nextPrune = now + (options.LookupCacheTtl / 2);
 
         foreach (var (key, entry) in _entries)
         {

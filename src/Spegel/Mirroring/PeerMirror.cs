@@ -105,16 +105,8 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
                 continue;
             }
 
-            byte[] body;
-            try
+            if (await ReadBodyAsync(found, request, cancellationToken).ConfigureAwait(false) is not { } body)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(options.HeaderTimeout);
-                body = await ReadSmallAsync(response, timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-            {
-                client.Failed(found.Peer, request.Key, ex.Message);
                 continue;
             }
 
@@ -264,7 +256,11 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
                 // The blob exists; the range asked for is wrong: pass the peer's answer on.
                 using (response)
                 {
-                    byte[] error = await ReadSmallAsync(response, cancellationToken).ConfigureAwait(false);
+                    if (await ReadBodyAsync(found, request, cancellationToken).ConfigureAwait(false) is not { } error)
+                    {
+                        continue; // stalled, reset or too large: the next peer
+                    }
+
                     return new PeerFetch.Whole(found.Peer, PeerHeaders.From(response, error.Length), error);
                 }
             }
@@ -311,6 +307,25 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
         refusals.Refuse(RefusalReason.PartialForWhole, $"peer {answer.Peer.Id} answered {status} to a {method} of the whole of {request.Key}");
         client.Failed(answer.Peer, request.Key, $"answered {status} for the whole blob");
         return false;
+    }
+
+    /// <summary>
+    /// A small answer's body (a manifest, a 416's error), within the header timeout; null when the peer stalls, resets or
+    /// sends more than 4 MiB (the peer is marked failed: the caller asks the next one).
+    /// </summary>
+    private async Task<byte[]?> ReadBodyAsync(PeerAnswer found, PeerRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.HeaderTimeout);
+            return await ReadSmallAsync(found.Response, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            client.Failed(found.Peer, request.Key, ex.Message);
+            return null;
+        }
     }
 
     private static async Task<byte[]> ReadSmallAsync(HttpResponseMessage response, CancellationToken cancellationToken)

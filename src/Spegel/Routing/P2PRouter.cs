@@ -80,14 +80,8 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
     public async Task AdvertiseNowAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
     {
         var hashes = keys.Select(k => Cid.ForKey(k).Hash).ToList();
-        try
-        {
-            await Dht.ProvideToKnownNearestAsync(hashes, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _publishing.Track(Dht.ProvideAsync(hashes, cancellationToken));
-        }
+        await Dht.ProvideToKnownNearestAsync(hashes, cancellationToken).ConfigureAwait(false);
+        _publishing.Track(Dht.ProvideAsync(hashes, cancellationToken));
     }
 
     public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)

@@ -51,6 +51,9 @@ internal sealed partial class Refusals
     private readonly TimeProvider _time;
     private readonly (long LastLogged, long Suppressed, bool Logged)[] _state = new (long, long, bool)[Enum.GetValues<RefusalReason>().Length];
 
+    /// <summary>The registry the refusals are counted in.</summary>
+    public SpegelInstruments Instruments => _instruments;
+
     public Refusals(SpegelInstruments instruments, ILogger<Refusals>? logger = null, TimeProvider? time = null)
     {
         _instruments = instruments;

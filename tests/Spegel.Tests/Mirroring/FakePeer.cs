@@ -35,6 +35,9 @@ public enum PeerBehaviour
 
     /// <summary>Answers a whole-blob request with 416.</summary>
     UnsatisfiableForWhole,
+
+    /// <summary>Any GET answered 416 whose body breaks off after 10 of its 100 announced bytes (a reset mid-body).</summary>
+    UnsatisfiableThenReset,
 }
 
 /// <summary>One request a fake peer received: what a peer can learn from us.</summary>
@@ -104,6 +107,17 @@ internal sealed class FakePeer : IAsyncDisposable
             if (behaviour == PeerBehaviour.Evil && isTag)
             {
                 item = (EvilManifest, item.Type);
+            }
+
+            if (behaviour == PeerBehaviour.UnsatisfiableThenReset)
+            {
+                context.Response.StatusCode = 416;
+                context.Response.ContentLength = 100;
+                await context.Response.Body.WriteAsync(new byte[10], context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(200, context.RequestAborted); // the headers and the first bytes reach the client first
+                context.Abort();
+                return;
             }
 
             if (behaviour == PeerBehaviour.UnsatisfiableForWhole)

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Spegel.Registry;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Registry;
 
@@ -62,7 +63,7 @@ public sealed partial class RequestMetricsTests
     [InlineData(500)]
     public async Task RequestsAreLoggedAtDebugWhateverTheStatus(int status)
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<RequestLogging>();
         var middleware = new RequestLogging(
             context =>
             {
@@ -88,7 +89,7 @@ public sealed partial class RequestMetricsTests
     [Fact]
     public async Task HealthChecksAreNotLogged()
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<RequestLogging>();
         var middleware = new RequestLogging(
             context =>
             {
@@ -118,23 +119,5 @@ public sealed partial class RequestMetricsTests
         }
 
         return result;
-    }
-
-    private sealed class ListLogger : ILogger<RequestLogging>
-    {
-        public List<(LogLevel Level, int EventId, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Entries)
-            {
-                Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
-            }
-        }
     }
 }

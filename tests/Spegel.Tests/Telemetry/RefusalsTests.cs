@@ -11,7 +11,7 @@ public sealed class RefusalsTests
     public void EveryRefusalIsCountedButOnlyOnePerIntervalIsLogged()
     {
         var time = new ManualTime();
-        var logger = new ListLogger();
+        var logger = new ListLogger<Refusals>();
         var instruments = new SpegelInstruments();
         var refusals = new Refusals(instruments, logger, time);
 
@@ -50,26 +50,8 @@ public sealed class RefusalsTests
     [Fact]
     public void ClaimsForOtherClientsAreRoutineAndLoggedAtDebug()
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger<Refusals>();
         new Refusals(new SpegelInstruments(), logger, new ManualTime()).Refuse(RefusalReason.ClaimNotLocal, "x");
         Assert.Equal(LogLevel.Debug, Assert.Single(logger.Entries).Level);
-    }
-
-    private sealed class ListLogger : ILogger<Refusals>
-    {
-        public List<(LogLevel Level, int EventId, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Entries)
-            {
-                Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
-            }
-        }
     }
 }

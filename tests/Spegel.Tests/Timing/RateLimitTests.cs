@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Spegel.Timing;
+using Spegel.Tests.Testing;
 
 namespace Spegel.Tests.Timing;
 
@@ -47,29 +48,16 @@ public sealed class RateLimitTests
     public void ALogBudgetSuppressesBeyondItsRateAndSaysHowManyItSuppressed()
     {
         var time = new FakeTimeProvider();
-        var logger = new ListLogger();
+        var logger = new ListLogger<RateLimitTests>();
         var budget = new LogBudget("peers that failed", 5, 1, time);
         int allowed = Enumerable.Range(0, 10_000).Count(_ => budget.TryTake(logger));
         Assert.Equal(5, allowed);
         Assert.Equal(9_995, budget.Suppressed);
-        Assert.Empty(logger.Lines);
+        Assert.Empty(logger.Messages);
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(budget.TryTake(logger));
-        Assert.Equal(["9995 log lines about peers that failed were suppressed (rate limit)"], logger.Lines);
+        Assert.Equal(["9995 log lines about peers that failed were suppressed (rate limit)"], logger.Messages);
         Assert.Equal(0, budget.Suppressed);
-    }
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<string> Lines { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Add(formatter(state, exception));
     }
 }
