@@ -34,7 +34,8 @@ internal static class DhtBenchmark
         var network = new List<(Libp2pHost Host, Dht Dht)>();
         for (int i = 0; i < nodes; i++)
         {
-            var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+            // Every node is 127.0.0.1 here: the per-IP limits, made for one node per address, would refuse the 33rd node.
+            var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true, MaxConnectionsPerIp = 1024, MaxPendingHandshakesPerIp = 64 });
             await host.StartAsync(CancellationToken.None);
             var dht = new Dht(host, new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
             dht.Start();
@@ -66,13 +67,17 @@ internal static class DhtBenchmark
 
                 var clock = Stopwatch.StartNew();
                 bool found = false;
+                IReadOnlyList<Multiaddr> addresses = [];
                 await foreach (var candidate in network[finder].Dht.FindProvidersAsync(Cid.ForKey($"bench-key-{owner}").Hash, 1, CancellationToken.None))
                 {
                     found = candidate.Id.Equals(network[owner].Host.Id);
+                    addresses = candidate.Addresses;
                 }
 
                 lookups.Add(clock.Elapsed.TotalMilliseconds);
                 misses += found ? 0 : 1;
+                // A provider's addresses travel with the lookup (the peer store keeps only first-hand ones): dial with them.
+                await network[finder].Host.ConnectAsync(network[owner].Host.Id, addresses, CancellationToken.None);
                 pings.Add((await PingService.PingAsync(network[finder].Host, network[owner].Host.Id, CancellationToken.None)).TotalMilliseconds);
             }
 
@@ -184,7 +189,7 @@ internal static class DhtBenchmark
         }
 
         // libp2p: hosts first (their own cost is not the connection's), then one connection each to a hub.
-        var hub = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+        var hub = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true, MaxConnectionsPerIp = 1024, MaxPendingHandshakesPerIp = 64 }); // 100 peers from 127.0.0.1
         await hub.StartAsync(CancellationToken.None);
         var hosts = new List<Libp2pHost>();
         for (int i = 0; i < count; i++)

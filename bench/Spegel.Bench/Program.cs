@@ -8,6 +8,7 @@ using Spegel.Bench;
 //   memory     idle memory with ~2,000 advertised keys in a 128 MiB group, beside a do-nothing Kestrel app (issue 12)
 //   serve      one node serving a large blob to another: nginx vs spegel direct vs through the puller's spegel
 //   herd       the cold herd round after round: upstream bytes, herd vs lone pull vs no mirror, leaders per blob
+//   scale      the DHT at 100 / 1,000 / 5,000 nodes, simulated in memory with the real Kademlia code (issue 13)
 //   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
@@ -25,6 +26,7 @@ return scenario switch
     "herd" => await HerdBenchmark.RunAsync(options),
     "stripe" => await StripeBenchmark.RunAsync(options),
     "memory" => await MemoryBenchmark.RunAsync(options),
+    "scale" => await Spegel.Bench.Scale.ScaleBenchmark.RunAsync(args.Skip(1).ToArray()),
     "floor" => await FloorApp.RunAsync(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)), // the memory benchmark's baseline process
     _ => Usage(),
 };

@@ -63,6 +63,7 @@ internal static class SuiteBenchmark
             var samples = new List<Sample>();
             var traffic = new List<Traffic>();
             Extras? extras = null;
+            Dictionary<string, double> ingest = [];
             string? failure = null;
             using var sampling = new CancellationTokenSource();
             var sampler = Task.Run(async () =>
@@ -127,6 +128,7 @@ internal static class SuiteBenchmark
 
                 Progress("blob throughput from one node vs nginx, lookup latency");
                 extras = await ExtrasAsync(cluster, images[(specs.First(s => s.Bytes == 100_000_000 && s.Layers == 1).Name, 1)], root);
+                ingest = await SuiteIngest.MeasureAsync(cluster, layout, specs.Select(s => (s.Name, images[(s.Name, 2)])).ToList(), root, runs: 3, Progress);
             }
             catch (Exception e) when (memory.AnyKillNow(cluster))
             {
@@ -138,7 +140,7 @@ internal static class SuiteBenchmark
             await sampler;
             memory.EndPhase(cluster, extras is null ? "spegel (aborted)" : "spegel");
             string report = failure is null
-                ? Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras!, memory, clock.Elapsed)
+                ? Report(options, specs.Select(s => s.Name).ToList(), samples, traffic, extras!, ingest, memory, clock.Elapsed)
                 : Header(options, clock.Elapsed) + memory.Render() + $"The run stopped: {failure}\n";
             await File.WriteAllTextAsync(reportPath, report);
             foreach (string scenario in failure is null ? new[] { "create", "update" } : [])
@@ -240,13 +242,13 @@ internal static class SuiteBenchmark
         string memoryFlag = (options.MemoryLimitMiB == 128 ? string.Empty : $" --memory-limit-mib {options.MemoryLimitMiB}")
             + (options.SpegelBinary is null ? string.Empty : " --spegel-binary <published spegel>");
         // Runtime variables given to the run reach every spegel (they inherit the environment): part of the command.
-        string variables = string.Concat(Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("DOTNET_GC", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+        string variables = string.Concat(Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("DOTNET_GC", StringComparison.Ordinal) || k.StartsWith("DOTNET_Tiered", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
             .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)} "));
         sb.Append($"Command: `{variables}dotnet run --project bench/Spegel.Bench -c Release -- suite --nodes {options.Nodes} --upstream-rate {options.UpstreamRate}{(options.With1Gb ? " --with-1gb" : string.Empty)}{memoryFlag}`\n\n");
         return sb.ToString();
     }
 
-    private static string Report(BenchOptions options, List<string> specs, List<Sample> samples, List<Traffic> traffic, Extras extras, SuiteMemory memory, TimeSpan elapsed)
+    private static string Report(BenchOptions options, List<string> specs, List<Sample> samples, List<Traffic> traffic, Extras extras, Dictionary<string, double> ingest, SuiteMemory memory, TimeSpan elapsed)
     {
         var sb = new StringBuilder(Header(options, elapsed));
         sb.Append(memory.AnyKilled ? memory.Render() : string.Empty);
@@ -265,7 +267,19 @@ internal static class SuiteBenchmark
             sb.Append('\n');
         }
 
-        sb.Append("## Bytes served (create + update of each image)\n\n| image | mode | from the upstream | from peers |\n|---|---|---|---|\n");
+        sb.Append("## The rolling update against the node's own ingest limit\n\n");
+        sb.Append("Ingest limit: the same v2 image pulled by n1's containerd from a registry in n1's own namespace (loopback: no network hop, no shaping), median of 3, in this run. The update cannot be faster; the ratio is what the network and spegel add to containerd's own download, write and unpack.\n\n");
+        sb.Append("| image | ingest limit (baseline) | \"update\" spegel median | ratio |\n|---|---|---|---|\n");
+        foreach (string spec in specs)
+        {
+            var p = samples.Where(s => s.Scenario == "update" && s.Image == spec && s.Mode == "spegel").Select(s => s.Seconds).ToList();
+            if (ingest.TryGetValue(spec, out double limit))
+            {
+                sb.Append($"| {spec} | {limit:0.00} s | {Measure.Median(p):0.00} s | {Measure.Median(p) / limit:0.00}× |\n");
+            }
+        }
+
+        sb.Append("\n## Bytes served (create + update of each image)\n\n| image | mode | from the upstream | from peers |\n|---|---|---|---|\n");
         foreach (var t in traffic)
         {
             sb.Append($"| {t.Image} | {t.Mode} | {Measure.MiB(t.Upstream)} | {Measure.MiB((long)t.Peers)} |\n");

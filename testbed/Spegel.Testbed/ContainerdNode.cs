@@ -87,7 +87,7 @@ public sealed class ContainerdNode : IAsyncDisposable
         _daemon = Daemon.Start(Tools.Containerd, ["--config", config], Path.Combine(Folder, "containerd.log"));
         await Network.WaitUntilAsync(
             async () => (await Ctr(["version"], TimeSpan.FromSeconds(5)).ConfigureAwait(false)).ExitCode == 0,
-            TimeSpan.FromSeconds(20), "containerd", () => _daemon.ReadLog()).ConfigureAwait(false);
+            TimeSpan.FromSeconds(60), "containerd", () => _daemon.ReadLog()).ConfigureAwait(false); // seconds when the machine is loaded
     }
 
     public async Task StopAsync()
@@ -163,15 +163,19 @@ public sealed class ContainerdNode : IAsyncDisposable
         return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    /// <summary>Writes a hosts.toml that sends <paramref name="registry"/> straight to itself over plain HTTP.</summary>
-    public void WriteDirectHosts(string registryAddress)
+    /// <summary>
+    /// Writes a hosts.toml over plain HTTP: pulls of <paramref name="registryAddress"/>'s images go straight to it, no mirror; or to <paramref name="server"/>
+    /// instead (another registry holding the same images under the same names).
+    /// </summary>
+    public void WriteDirectHosts(string registryAddress, string? server = null)
     {
         string folder = Path.Combine(HostsDir, registryAddress);
+        server ??= registryAddress;
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "hosts.toml"), $"""
-            server = "http://{registryAddress}"
+            server = "http://{server}"
 
-            [host."http://{registryAddress}"]
+            [host."http://{server}"]
               capabilities = ["pull", "resolve"]
             """);
     }

@@ -37,6 +37,7 @@ public static class Network
     public static async Task WaitUntilAsync(Func<Task<bool>> probe, TimeSpan timeout, string what, Func<string>? diagnostics = null)
     {
         var deadline = DateTime.UtcNow + timeout;
+        string? lastError = null;
         while (true)
         {
             try
@@ -46,13 +47,16 @@ public static class Network
                     return;
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or TaskCanceledException)
+            catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or TaskCanceledException or TimeoutException)
             {
+                // Not ready yet; a probe that timed out (a client waiting for a socket that is not there yet, on a loaded
+                // machine) is asked again until the deadline.
+                lastError = ex.Message;
             }
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"{what} not ready within {timeout.TotalSeconds} s\n{diagnostics?.Invoke()}");
+                throw new TimeoutException($"{what} not ready within {timeout.TotalSeconds} s{(lastError is null ? string.Empty : $" (last probe: {lastError})")}\n{diagnostics?.Invoke()}");
             }
 
             await Task.Delay(25).ConfigureAwait(false);

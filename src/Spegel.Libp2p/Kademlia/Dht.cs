@@ -22,8 +22,15 @@ public sealed partial class Dht : IAsyncDisposable
     private readonly KadServer _server;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _loops = [];
+    private readonly ProbeMemory _probes;
 
     public Dht(Libp2pHost host, DhtOptions? options = null, ILogger<Dht>? logger = null)
+        : this(host, options, logger, transport: null)
+    {
+    }
+
+    /// <summary>A node whose requests go through <paramref name="transport"/> (null: libp2p streams on the host).</summary>
+    internal Dht(Libp2pHost host, DhtOptions? options, ILogger<Dht>? logger, IKadTransport? transport)
     {
         Host = host;
         Options = options ?? new DhtOptions();
@@ -32,7 +39,9 @@ public sealed partial class Dht : IAsyncDisposable
         Providers = new ProviderStore(Options.Time, Options.ProvideValidity);
         host.Peers.Pin(RoutingTable.Contains); // the addresses of routing-table peers are what the DHT dials
         host.KeepConnected(RoutingTable.Contains); // when the host is full, strangers go first
-        Client = new KadClient(this);
+        Client = transport ?? new KadClient(this);
+        FirstSlice = Random.Shared.Next(Options.ReprovideSlices);
+        _probes = new ProbeMemory(Options.EnoughProviders);
         _server = new KadServer(this, _logger);
     }
 
@@ -44,7 +53,17 @@ public sealed partial class Dht : IAsyncDisposable
 
     public ProviderStore Providers { get; }
 
-    internal KadClient Client { get; }
+    internal IKadTransport Client { get; }
+
+    /// <summary>What this node answers <paramref name="request"/> from <paramref name="requester"/> with (null: no answer, as for ADD_PROVIDER).</summary>
+    internal Message? Answer(PeerId requester, Message request) => _server.Handle(requester, request);
+
+    /// <summary>
+    /// The slice the reprovide sweep starts with: a random one. Nodes that start together (a cluster's rollout) would
+    /// otherwise sweep the same slice in the same minute, and a node would receive a whole cycle's ADD_PROVIDERs for its
+    /// part of the keyspace within a minute or two instead of spread over the fifteen (issue 13's simulation).
+    /// </summary>
+    internal int FirstSlice { get; }
 
     /// <summary>At least one peer in the routing table.</summary>
     public bool HasPeers => RoutingTable.Count > 0;
@@ -54,6 +73,7 @@ public sealed partial class Dht : IAsyncDisposable
     {
         Host.Handle(Options.ProtocolId, _server.HandleAsync);
         Host.PeerIdentified += OnPeerIdentified;
+        Host.PeerDisconnected += OnPeerDisconnected;
         _loops.Add(Task.Run(() => ReprovideLoopAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => RefreshLoopAsync(_stopping.Token)));
     }
@@ -108,7 +128,7 @@ public sealed partial class Dht : IAsyncDisposable
             Providers.AddLocal(key);
         }
 
-        await PublishAsync(keys, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(keys, reprovide: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -139,6 +159,104 @@ public sealed partial class Dht : IAsyncDisposable
         await SendProvidersAsync(perPeer, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Claims <paramref name="key"/> unless someone already did (a pull claim, <c>PullCoalescer</c>):
+    /// <list type="number">
+    /// <item>A GET_PROVIDERS lookup of the key, run to the end: providers found (in our store or the lookup's answers)
+    /// claimed it before us. They are returned, and nothing is claimed.</item>
+    /// <item>Otherwise the arbiter decides: the peer nearest the key that answered the lookup (every node's lookup
+    /// converges on the same nearest peers, whatever its own routing table holds), or this node when it is nearer
+    /// still (then our own store answers). ADD_PROVIDER and GET_PROVIDERS go to it on one stream, so it stores our
+    /// record before it answers, and it lists providers in the order their records arrived. Rivals that claim at the
+    /// same arbiter thus read one order: whoever is listed first was first, and every later node knows it, with no
+    /// wait for records to spread.</item>
+    /// </list>
+    /// Only the arbiter is told here: the caller publishes the claim to the other nearest peers next.
+    /// </summary>
+    /// <returns>
+    /// <see cref="ClaimOutcome.Claimed"/> false: the earlier claimants. True: the arbiter's order, this node included
+    /// where the arbiter placed it. Null when no arbiter could be asked (no peer answered, or the exchange failed).
+    /// </returns>
+    public async Task<ClaimOutcome?> ClaimAsync(Multihash key, CancellationToken cancellationToken)
+    {
+        var earlier = new List<PeerInfo>();
+        void Found(PeerInfo provider)
+        {
+            if (!provider.Id.Equals(Host.Id) && !earlier.Any(p => p.Id.Equals(provider.Id)) && earlier.Count < Options.MaxProvidersPerLookup)
+            {
+                earlier.Add(WithKnownAddresses(provider));
+            }
+        }
+
+        foreach (var known in LocalProviders(key))
+        {
+            Found(known);
+        }
+
+        var lookup = new Lookup(this, key.ToArray(), Message.Types.MessageType.GetProviders);
+        if (earlier.Count == 0)
+        {
+            await lookup.RunAsync(
+                (_, response) =>
+                {
+                    foreach (var entry in response.ProviderPeers.Take(Options.MaxProvidersPerAnswer))
+                    {
+                        if (PeerInfo.FromProto(entry) is { } listed)
+                        {
+                            Found(listed);
+                        }
+                    }
+
+                    return false;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        if (earlier.Count > 0)
+        {
+            return new ClaimOutcome(earlier, Claimed: false);
+        }
+
+        var position = KeySpace.Position(key.Bytes);
+        var arbiter = lookup.Responded.FirstOrDefault();
+        if (arbiter is null)
+        {
+            return null;
+        }
+
+        Providers.AddLocal(key);
+        if (KeySpace.CompareDistance(position, KeySpace.Position(Host.Id.Bytes), KeySpace.Position(arbiter.Bytes)) < 0)
+        {
+            return new ClaimOutcome(LocalProviders(key).ToList(), Claimed: true);
+        }
+
+        var provider = new PeerInfo(Host.Id, Host.Addresses).ToProto(connected: false);
+        var add = new Message { Type = Message.Types.MessageType.AddProvider, Key = ByteString.CopyFrom(key.Bytes), ProviderPeers = { provider } };
+        var get = new Message { Type = Message.Types.MessageType.GetProviders, Key = ByteString.CopyFrom(key.Bytes) };
+        try
+        {
+            var answer = await Client.RequestAsync(arbiter, [], add, get, cancellationToken).ConfigureAwait(false);
+            var order = new List<PeerInfo>();
+            foreach (var entry in answer.ProviderPeers.Take(Options.MaxProvidersPerAnswer))
+            {
+                if (PeerInfo.FromProto(entry) is not { } listed || order.Any(p => p.Id.Equals(listed.Id)))
+                {
+                    continue;
+                }
+
+                order.Add(listed.Id.Equals(Host.Id) ? new PeerInfo(Host.Id, Host.Addresses) : WithKnownAddresses(listed));
+            }
+
+            return new ClaimOutcome(order, Claimed: true);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or NotSupportedException or InvalidDataException or InvalidProtocolBufferException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            LogProvideFailed(_logger, arbiter.ToString(), 1, ex.Message);
+            return null;
+        }
+    }
+
     /// <summary>Stops providing: the local record goes at once; remote records expire (the DHT has no delete).</summary>
     public void Withdraw(IEnumerable<Multihash> keys)
     {
@@ -164,13 +282,13 @@ public sealed partial class Dht : IAsyncDisposable
         {
             lock (seen)
             {
-                if (!seen.Add(provider.Id))
+                // Once there are enough, nothing more is offered (an answer's remaining entries included).
+                if (seen.Count - 1 < count && seen.Add(provider.Id))
                 {
-                    return count > 0 && seen.Count - 1 >= count;
+                    channel.Writer.TryWrite(provider);
                 }
 
-                channel.Writer.TryWrite(provider);
-                return count > 0 && seen.Count - 1 >= count;
+                return seen.Count - 1 >= count;
             }
         }
 
@@ -201,12 +319,11 @@ public sealed partial class Dht : IAsyncDisposable
                                     continue;
                                 }
 
-                                if (provider.Addresses.Count == 0)
+                                if (Offer(WithKnownAddresses(provider)))
                                 {
-                                    provider = provider with { Addresses = Host.Peers.GetAddresses(provider.Id) };
+                                    enough = true;
+                                    break;
                                 }
-
-                                enough |= Offer(provider);
                             }
 
                             return enough;
@@ -237,16 +354,21 @@ public sealed partial class Dht : IAsyncDisposable
         }
     }
 
+    /// <summary>A provider from an answer, with the addresses we know for it when the answer gave none.</summary>
+    private PeerInfo WithKnownAddresses(PeerInfo provider) =>
+        provider.Addresses.Count > 0 ? provider : provider with { Addresses = Host.Peers.GetAddresses(provider.Id) };
+
     /// <summary>What we answer GET_PROVIDERS with: unexpired records, and ourselves for our own keys.</summary>
     internal IEnumerable<PeerInfo> LocalProviders(Multihash key)
     {
-        if (Providers.IsLocal(key))
+        foreach (var provider in Providers.Get(key, Host.Id))
         {
-            yield return new PeerInfo(Host.Id, Host.Addresses);
-        }
+            if (provider.Equals(Host.Id))
+            {
+                yield return new PeerInfo(Host.Id, Host.Addresses);
+                continue;
+            }
 
-        foreach (var provider in Providers.Get(key))
-        {
             var addresses = Host.Peers.GetAddresses(provider);
             if (addresses.Count > 0)
             {
@@ -257,47 +379,47 @@ public sealed partial class Dht : IAsyncDisposable
 
     /// <summary>
     /// Sends ADD_PROVIDER for <paramref name="keys"/> to the k closest peers of each. Keys are grouped into keyspace
-    /// regions sized so that each region holds about k peers; one lookup per region finds them (go's sweeping
-    /// provider does the same), then every peer gets its keys on one stream.
+    /// regions sized so that each holds about k peers; the peers of the part of a region that holds keys are all found
+    /// (<see cref="RegionExplorer"/>: a few lookups per region, as go's sweeping provider does), so each key goes to its
+    /// exact k closest; then every peer gets its keys on one stream. A reprovide first leaves out the keys that enough
+    /// other providers keep findable (<see cref="DhtOptions.EnoughProviders"/>, <see cref="SkipWellProvidedAsync"/>).
     /// </summary>
-    internal async Task PublishAsync(IReadOnlyCollection<Multihash> keys, CancellationToken cancellationToken)
+    internal async Task PublishAsync(IReadOnlyCollection<Multihash> keys, bool reprovide, CancellationToken cancellationToken)
     {
         if (keys.Count == 0 || !HasPeers)
         {
             return;
         }
 
-        int peers = Math.Max(RoutingTable.Count, 1);
+        // Regions of about k peers: the routing table holds only a part of a large network, so its size is estimated.
+        int peers = Math.Max(Options.ExploreRegions ? RoutingTable.EstimateNetworkSize() : RoutingTable.Count, 1);
         int bits = Math.Clamp((int)Math.Floor(Math.Log2(Math.Max(1.0, (double)peers / Options.K))), 0, 16);
         var regions = keys
             .Select(k => (Key: k, Position: KeySpace.Position(k.Bytes)))
-            .GroupBy(k => bits == 0 ? 0 : ((k.Position[0] << 8) | k.Position[1]) >> (16 - bits));
-        var perPeer = new Dictionary<PeerId, List<Multihash>>();
+            .GroupBy(k => RegionExplorer.PrefixOf(k.Position, bits));
+        var explorer = new RegionExplorer(this, bits + RegionExplorer.MaxDepth);
+        var closestOf = new List<(Multihash Key, PeerId[] Closest)>();
         using var limit = new SemaphoreSlim(4);
         await Task.WhenAll(regions.Select(async region =>
         {
             await limit.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var first = region.First();
-                var lookup = new Lookup(this, first.Key.ToArray(), Message.Types.MessageType.FindNode);
+                if (Options.ExploreRegions)
+                {
+                    await explorer.AssignAsync(region.Key, bits, [.. region], Assign, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                // Before issue 13: the peers that answered one lookup of the region's first key, which in a region of
+                // more than k peers misses the closest peers of the region's other keys (records nobody finds).
+                var lookup = new Lookup(this, region.First().Key.ToArray(), Message.Types.MessageType.FindNode);
                 await lookup.RunAsync((_, _) => false, cancellationToken).ConfigureAwait(false);
                 var candidates = lookup.Responded.Select(p => (Peer: p, Position: KeySpace.Position(p.Bytes))).ToList();
                 foreach (var (key, position) in region)
                 {
                     candidates.Sort((a, b) => KeySpace.CompareDistance(position, a.Position, b.Position));
-                    lock (perPeer)
-                    {
-                        foreach (var (peer, _) in candidates.Take(Options.K))
-                        {
-                            if (!perPeer.TryGetValue(peer, out var list))
-                            {
-                                perPeer[peer] = list = [];
-                            }
-
-                            list.Add(key);
-                        }
-                    }
+                    Assign(key, candidates.Take(Options.K).Select(c => c.Peer));
                 }
             }
             finally
@@ -306,8 +428,109 @@ public sealed partial class Dht : IAsyncDisposable
             }
         })).ConfigureAwait(false);
 
+        void Assign(Multihash key, IEnumerable<PeerId> closest)
+        {
+            var peers = closest.ToArray();
+            lock (closestOf)
+            {
+                closestOf.Add((key, peers));
+            }
+        }
+
+        int skipped = reprovide && Options.EnoughProviders > 0 ? await SkipWellProvidedAsync(closestOf, cancellationToken).ConfigureAwait(false) : 0;
+        var perPeer = new Dictionary<PeerId, List<Multihash>>();
+        foreach (var (key, closest) in closestOf)
+        {
+            foreach (var peer in closest)
+            {
+                if (!perPeer.TryGetValue(peer, out var list))
+                {
+                    perPeer[peer] = list = [];
+                }
+
+                list.Add(key);
+            }
+        }
+
         await SendProvidersAsync(perPeer, cancellationToken).ConfigureAwait(false);
-        LogProvided(_logger, keys.Count, perPeer.Count);
+        LogProvided(_logger, keys.Count - skipped, perPeer.Count, skipped);
+    }
+
+    /// <summary>
+    /// Removes from <paramref name="closestOf"/> the keys whose closest peers already list enough other providers: one
+    /// GET_PROVIDERS per key to one of its k closest (the same random rank for every key of this reprovide, so the keys of
+    /// a region mostly share a peer and go on one stream; other nodes pick other ranks). A key stays when the answer's
+    /// first <see cref="DhtOptions.EnoughProviders"/> providers include us or are fewer, or when the probe fails. A key
+    /// whose last probe found few other providers is not probed every time (<see cref="ProbeMemory"/>).
+    /// </summary>
+    /// <returns>How many keys were removed.</returns>
+    private async Task<int> SkipWellProvidedAsync(List<(Multihash Key, PeerId[] Closest)> closestOf, CancellationToken cancellationToken)
+    {
+        int rank = Random.Shared.Next(Options.K);
+        var probes = closestOf
+            .Where(entry => entry.Closest.Length >= Options.EnoughProviders && _probes.ShouldProbe(entry.Key))
+            .GroupBy(entry => entry.Closest[Math.Min(rank, entry.Closest.Length - 1)]);
+        var wellProvided = new HashSet<Multihash>();
+        await Task.WhenAll(probes.Select(async group =>
+        {
+            var requests = group.Select(entry => new Message { Type = Message.Types.MessageType.GetProviders, Key = ByteString.CopyFrom(entry.Key.Bytes) }).ToList();
+            IReadOnlyList<Message> answers;
+            try
+            {
+                answers = await Client.RequestEachAsync(group.Key, requests, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or NotSupportedException or InvalidDataException or InvalidProtocolBufferException)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                LogProbeFailed(_logger, group.Key.ToString(), requests.Count, ex.Message);
+                return; // its keys are provided as usual
+            }
+
+            var entries = group.ToList();
+            for (int i = 0; i < entries.Count && i < answers.Count; i++)
+            {
+                int others = OthersAhead(answers[i]);
+                _probes.Record(entries[i].Key, others);
+                if (others >= Options.EnoughProviders)
+                {
+                    lock (wellProvided)
+                    {
+                        wellProvided.Add(entries[i].Key);
+                    }
+                }
+            }
+        })).ConfigureAwait(false);
+
+        return closestOf.RemoveAll(entry => wellProvided.Contains(entry.Key));
+    }
+
+    /// <summary>
+    /// How many distinct other providers a GET_PROVIDERS answer lists before us (all of them when we are not listed), up to
+    /// <see cref="DhtOptions.EnoughProviders"/>. Only providers we have met count (their addresses are in our peer store,
+    /// first-hand): a DHT member answering our probe with made-up providers must not make us stop advertising a key.
+    /// </summary>
+    private int OthersAhead(Message answer)
+    {
+        var seen = new HashSet<PeerId>();
+        foreach (var entry in answer.ProviderPeers)
+        {
+            if (!PeerId.TryFromBytes(entry.Id.Span, out var provider) || provider is null)
+            {
+                continue;
+            }
+
+            if (provider.Equals(Host.Id))
+            {
+                break; // we are listed: our record keeps its place only if we keep sending it
+            }
+
+            if (Host.Peers.GetAddresses(provider).Count > 0 && seen.Add(provider) && seen.Count >= Options.EnoughProviders)
+            {
+                break;
+            }
+        }
+
+        return seen.Count;
     }
 
     /// <summary>ADD_PROVIDER for each peer's keys, every peer on one stream, all peers at once; a peer that fails is logged.</summary>
@@ -347,9 +570,10 @@ public sealed partial class Dht : IAsyncDisposable
         Providers.RemoveExpired();
         Host.Peers.RemoveExpired(); // else a peer whose addresses expired leaves only when the store is full
         var keys = Providers.LocalKeys.Where(k => SliceOf(k) == slice).ToList();
+        _probes.Forget(k => SliceOf(k) == slice && !Providers.IsLocal(k));
         if (keys.Count > 0)
         {
-            await PublishAsync(keys, cancellationToken).ConfigureAwait(false);
+            await PublishAsync(keys, reprovide: true, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -357,7 +581,7 @@ public sealed partial class Dht : IAsyncDisposable
     {
         var tick = Options.ReprovideInterval / Options.ReprovideSlices;
         using var timer = new PeriodicTimer(tick, Options.Time);
-        int slice = 0;
+        int slice = FirstSlice;
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
@@ -394,6 +618,56 @@ public sealed partial class Dht : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>A peer's last connection closed: if it provides keys here, check after a while that it is still there.</summary>
+    private void OnPeerDisconnected(PeerId peer)
+    {
+        if (Options.DepartedProviderCheck <= TimeSpan.Zero || Providers.RecordsOf(peer) == 0)
+        {
+            return;
+        }
+
+        var token = _stopping.Token;
+        _ = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await Task.Delay(Options.DepartedProviderCheck, Options.Time, token).ConfigureAwait(false);
+                    await CheckProviderAsync(peer, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            },
+            CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Reaches <paramref name="provider"/> once (a FIND_NODE, which every DHT server answers: the wire is unchanged) unless
+    /// it is connected again; when it cannot be reached, its provider records are dropped.
+    /// </summary>
+    /// <returns>How many records were dropped.</returns>
+    internal async Task<int> CheckProviderAsync(PeerId provider, CancellationToken cancellationToken)
+    {
+        if (Host.GetConnection(provider) is not null)
+        {
+            return 0;
+        }
+
+        try
+        {
+            var probe = new Message { Type = Message.Types.MessageType.FindNode, Key = ByteString.CopyFrom(Host.Id.Bytes) };
+            await Client.RequestAsync(provider, [], probe, cancellationToken).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is IOException or InvalidDataException or OperationCanceledException or TimeoutException or NotSupportedException or InvalidOperationException or System.Net.Sockets.SocketException or System.Security.Cryptography.CryptographicException)
+        {
+            int removed = Providers.RemoveProvider(provider);
+            LogDepartedProvider(_logger, provider.ToString(), removed, ex.Message);
+            return removed;
         }
     }
 
@@ -440,6 +714,7 @@ public sealed partial class Dht : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Host.PeerIdentified -= OnPeerIdentified;
+        Host.PeerDisconnected -= OnPeerDisconnected;
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_loops).ConfigureAwait(false);
     }
@@ -450,9 +725,18 @@ public sealed partial class Dht : IAsyncDisposable
     [LoggerMessage(EventId = 2202, Level = LogLevel.Debug, Message = "ADD_PROVIDER of {Count} keys to {Peer} failed: {Reason}")]
     private static partial void LogProvideFailed(ILogger logger, string peer, int count, string reason);
 
-    [LoggerMessage(EventId = 2203, Level = LogLevel.Debug, Message = "Provided {Keys} keys to {Peers} peers")]
-    private static partial void LogProvided(ILogger logger, int keys, int peers);
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Debug, Message = "Provided {Keys} keys to {Peers} peers; {Skipped} left out (enough other providers listed)")]
+    private static partial void LogProvided(ILogger logger, int keys, int peers, int skipped);
+
+    [LoggerMessage(EventId = 2206, Level = LogLevel.Debug, Message = "GET_PROVIDERS probe of {Count} keys to {Peer} failed: {Reason}")]
+    private static partial void LogProbeFailed(ILogger logger, string peer, int count, string reason);
 
     [LoggerMessage(EventId = 2204, Level = LogLevel.Warning, Message = "Reprovide failed: {Reason}")]
     private static partial void LogReprovideFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2205, Level = LogLevel.Debug, Message = "Provider {Peer} is gone ({Reason}): dropped its {Records} records")]
+    private static partial void LogDepartedProvider(ILogger logger, string peer, int records, string reason);
 }
+
+/// <summary>What <see cref="Dht.ClaimAsync"/> found: earlier claimants (not claimed), or the arbiter's order (claimed).</summary>
+public sealed record ClaimOutcome(IReadOnlyList<PeerInfo> Providers, bool Claimed);

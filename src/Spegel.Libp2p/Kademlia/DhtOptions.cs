@@ -46,6 +46,32 @@ public sealed record DhtOptions
     /// <summary>The reprovide sweep is cut into this many slices of the keyspace, one per tick.</summary>
     public int ReprovideSlices { get; init; } = 15;
 
+    /// <summary>
+    /// A reprovide skips a key whose closest peers already list this many other providers ahead of us: before the
+    /// ADD_PROVIDERs, one GET_PROVIDERS goes to one of the key's k closest (a random one, so no holder answers every
+    /// asker), and when the first <c>EnoughProviders</c> providers it lists are all other nodes, the key is not sent this
+    /// cycle. A lookup still finds that many providers for it, stock Spegel's included (standard messages only); the
+    /// providers listed first keep reproviding (they are not skipped), and when one goes, the next reprovide of another
+    /// holder fills its place. Keys held by fewer nodes are reprovided as before (and, once a probe found fewer than half
+    /// this many others, probed only every fourth cycle: <see cref="ProbeMemory"/>). A first provide is never skipped.
+    /// Zero: every key is sent to its k closest every cycle (before issue 13).
+    /// </summary>
+    public int EnoughProviders { get; init; } = 20;
+
+    /// <summary>
+    /// Find every peer of a keyspace region before providing its keys, so each key reaches its exact k closest peers
+    /// (<see cref="RegionExplorer"/>). Off: one lookup per region, as before issue 13 (the bench's baseline).
+    /// </summary>
+    internal bool ExploreRegions { get; init; } = true;
+
+    /// <summary>
+    /// When the last connection of a peer whose provider records we hold closes, wait this long (a restart or a new
+    /// connection in between), then reach it once; if it cannot be reached, its records go at once instead of living out
+    /// <see cref="ProvideValidity"/>: a node removed by the autoscaler stops being returned within about a minute (its
+    /// connections close within yamux's keep-alive, 45 s). Zero: records of departed peers live until they expire.
+    /// </summary>
+    public TimeSpan DepartedProviderCheck { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Limit for one request to one peer.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -17,8 +17,9 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
     /// Remote records in all. A node holds about 1,400 keys and each is stored on the k = 20 closest nodes, so a node
     /// stores 1,400 × 20 = 28,000 records on average whatever the cluster's size (in clusters of ≤ 20 nodes every node
     /// stores everything: N × 1,400 ≤ 28,000 too). 50,000 leaves room for a node whose share of the keyspace is 1.8×
-    /// the average. A record costs about 100 bytes where providers share keys (ProviderStoreTests) and about 540 where
-    /// every record has a key of its own (a flood: DhtRecordBoundsTests), so the cap holds under 27 MiB of the chart's
+    /// the average. A record costs about 100 bytes where many providers share a key (ProviderStoreTests), 264–318 with
+    /// a realistic image population (bench scale, docs/benchmarks/scale.md) and about 540 where every record has a key
+    /// of its own (a flood: DhtRecordBoundsTests), so the cap holds under 27 MiB of the chart's
     /// 128 MiB; past it, the peer holding the most records gives up its newest, so honest nodes keep their share.
     /// </summary>
     public const int MaxRecords = 50_000;
@@ -36,8 +37,12 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
     private readonly object _gate = new();
     private readonly Dictionary<Multihash, KeyRecords> _byKey = [];
     private readonly Dictionary<PeerId, HashSet<KeyRecords>> _byPeer = [];
-    private readonly ConcurrentDictionary<string, Multihash> _local = new();
+    private readonly ConcurrentDictionary<string, LocalRecord> _local = new();
     private int _count;
+
+    // Arrival order of records, remote and local alike: providers of a key are listed first come, first listed, which
+    // is what lets one node arbitrate between rival pull claims (Dht.ClaimAsync).
+    private long _arrivals;
     private DateTimeOffset _nextFullSweep;
 
     public TimeSpan Validity => validity;
@@ -116,7 +121,7 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
                 _byKey[key] = records;
             }
 
-            records.Providers[provider] = new Record(now, now + validity);
+            records.Providers[provider] = new Record(now, now + validity, ++_arrivals);
             if (keysOfPeer is null)
             {
                 _byPeer[provider] = keysOfPeer = [];
@@ -129,27 +134,68 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
     }
 
     /// <summary>Unexpired remote providers of <paramref name="key"/>, the one known longest first.</summary>
-    public IReadOnlyList<PeerId> Get(Multihash key)
+    public IReadOnlyList<PeerId> Get(Multihash key) => Get(key, self: null);
+
+    /// <summary>
+    /// Unexpired providers of <paramref name="key"/> in the order their records arrived (a refresh keeps a record's
+    /// place), with <paramref name="self"/> at the place of our local record when we provide the key too.
+    /// </summary>
+    public IReadOnlyList<PeerId> Get(Multihash key, PeerId? self)
     {
         var now = time.GetUtcNow();
+        var ordered = new List<(PeerId Peer, long Arrival)>();
         lock (_gate)
         {
-            if (!_byKey.TryGetValue(key, out var records))
+            if (_byKey.TryGetValue(key, out var records))
             {
-                return [];
+                ordered.AddRange(records.Providers.Where(p => p.Value.Expires > now).Select(p => (p.Key, p.Value.Arrival)));
             }
 
-            return records.Providers.Where(p => p.Value.Expires > now).OrderBy(p => p.Value.FirstSeen).Select(p => p.Key).ToList();
+            if (self is not null && _local.TryGetValue(Id(key), out var local))
+            {
+                ordered.Add((self, local.Arrival));
+            }
         }
+
+        return ordered.OrderBy(p => p.Arrival).Select(p => p.Peer).ToList();
     }
 
-    public void AddLocal(Multihash key) => _local[Id(key)] = key;
+    /// <summary>Provides <paramref name="key"/> from this node; a key provided already keeps its place in the order.</summary>
+    public void AddLocal(Multihash key)
+    {
+        // Under the lock that orders remote records: a rival's record and ours get their places in one sequence, and a
+        // reader sees a record as soon as its place is taken.
+        lock (_gate)
+        {
+            _local.TryAdd(Id(key), new LocalRecord(key, ++_arrivals));
+        }
+    }
 
     public bool RemoveLocal(Multihash key) => _local.TryRemove(Id(key), out _);
 
     public bool IsLocal(Multihash key) => _local.ContainsKey(Id(key));
 
-    public IReadOnlyCollection<Multihash> LocalKeys => _local.Values.ToList();
+    public IReadOnlyCollection<Multihash> LocalKeys => _local.Values.Select(r => r.Key).ToList();
+
+    /// <summary>Drops every record of <paramref name="provider"/> (it is gone); returns how many were removed.</summary>
+    public int RemoveProvider(PeerId provider)
+    {
+        lock (_gate)
+        {
+            if (!_byPeer.TryGetValue(provider, out var keys))
+            {
+                return 0;
+            }
+
+            var held = keys.ToList();
+            foreach (var records in held)
+            {
+                Remove(records, provider);
+            }
+
+            return held.Count;
+        }
+    }
 
     /// <summary>Drops expired records; returns how many were removed.</summary>
     public int RemoveExpired()
@@ -230,7 +276,9 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
         }
     }
 
-    private readonly record struct Record(DateTimeOffset FirstSeen, DateTimeOffset Expires);
+    private readonly record struct Record(DateTimeOffset FirstSeen, DateTimeOffset Expires, long Arrival);
+
+    private sealed record LocalRecord(Multihash Key, long Arrival);
 
     /// <summary>The providers of one key; compared by reference, so a peer's set of keys holds each key once.</summary>
     private sealed class KeyRecords(Multihash key)

@@ -136,17 +136,62 @@ public sealed class RoutingTable
         }
     }
 
-    /// <summary>The <paramref name="count"/> peers closest to a key position.</summary>
-    public IReadOnlyList<PeerId> Nearest(byte[] targetPosition, int count)
+    /// <summary>
+    /// The network's size as seen from here: the buckets nearer than the first one that is not full hold every peer that
+    /// exists that near (a table keeps all of them), and that part of the keyspace is 2^-b of it.
+    /// </summary>
+    public int EstimateNetworkSize()
     {
-        List<PeerEntry> all;
         lock (_gate)
         {
-            all = _buckets.SelectMany(b => b).ToList();
+            int first = Array.FindIndex(_buckets, b => b.Count < _bucketSize);
+            if (first < 0)
+            {
+                return int.MaxValue;
+            }
+
+            long near = 0;
+            for (int i = first; i < _buckets.Length; i++)
+            {
+                near += _buckets[i].Count;
+            }
+
+            return (int)Math.Min(int.MaxValue, near << Math.Min(first, 30));
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> peers closest to a key position. Buckets are taken whole in order of distance, so only
+    /// the few nearest are sorted (every FIND_NODE and GET_PROVIDERS answer asks this): with c the prefix the target
+    /// shares with us, bucket c's peers share more than c bits with the target, the peers of the buckets beyond c share
+    /// exactly c, and those of bucket i &lt; c share i.
+    /// </summary>
+    public IReadOnlyList<PeerId> Nearest(byte[] targetPosition, int count)
+    {
+        var candidates = new List<PeerEntry>();
+        lock (_gate)
+        {
+            int c = KeySpace.CommonPrefixLength(_self, targetPosition);
+            if (c < _buckets.Length - 1)
+            {
+                candidates.AddRange(_buckets[c]);
+                if (candidates.Count < count)
+                {
+                    for (int i = c + 1; i < _buckets.Length; i++)
+                    {
+                        candidates.AddRange(_buckets[i]);
+                    }
+                }
+            }
+
+            for (int i = Math.Min(c, _buckets.Length - 1) - 1; i >= 0 && candidates.Count < count; i--)
+            {
+                candidates.AddRange(_buckets[i]);
+            }
         }
 
-        all.Sort((a, b) => KeySpace.CompareDistance(targetPosition, a.Position, b.Position));
-        return all.Take(count).Select(e => e.Peer).ToList();
+        candidates.Sort((a, b) => KeySpace.CompareDistance(targetPosition, a.Position, b.Position));
+        return candidates.Take(count).Select(e => e.Peer).ToList();
     }
 
     public IReadOnlyList<PeerId> All()

@@ -1,6 +1,7 @@
 using System.Net;
 using Spegel.Libp2p.Crypto;
 using Spegel.Libp2p.Muxing;
+using Spegel.Libp2p.Primitives;
 
 namespace Spegel.Libp2p.Transport;
 
@@ -82,6 +83,12 @@ public sealed record HostOptions
     public long MessageBytesGuaranteed { get; init; } = 16 * 1024;
 
     public string AgentVersion { get; init; } = "spegel-dotnet";
+
+    /// <summary>
+    /// Addresses announced after the listeners' own: where a host that listens nowhere is reached (the nodes of the
+    /// bench's in-memory DHT simulation, whose messages never touch a socket).
+    /// </summary>
+    internal IReadOnlyList<Multiaddr> AnnounceAlso { get; init; } = [];
 
     public YamuxOptions Yamux { get; init; } = new();
 

@@ -97,7 +97,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             _background.Add(Task.Run(() => AcceptLoopAsync(listener), CancellationToken.None));
         }
 
-        _addresses = AddressDiscovery.Announced(BoundEndPoints, _options.AnnounceLoopback);
+        _addresses = [.. AddressDiscovery.Announced(BoundEndPoints, _options.AnnounceLoopback), .. _options.AnnounceAlso];
         LogListening(_logger, Id.ToString(), string.Join(", ", _addresses));
         return Task.CompletedTask;
     }

@@ -14,23 +14,26 @@ namespace Spegel.Coalescing;
 /// <list type="number">
 /// <item>A blob no peer holds (the ordinary lookup found nobody) is looked up under its claim key. Nodes that claimed
 /// it are downloading it or about to: follow them, lowest peer ID first.</item>
-/// <item>Nobody claimed it: claim it (advertise the claim key), wait <see cref="CoalescingOptions.Settle"/> for
-/// rival claims of the same moment to become visible, and look again. A rival with a lower peer ID wins: follow it
-/// and withdraw our claim. Otherwise we lead: the miss goes back to our containerd, which downloads the blob from the
-/// upstream with its own credentials, as without spegel.</item>
+/// <item>Nobody claimed it: claim it at the arbiter, the DHT node nearest the claim key, which every claimant's lookup
+/// reaches (<see cref="IRouter.ClaimAsync"/>). The arbiter lists the claims in the order they arrived: the first
+/// listed leads, every other follows the claims listed before its own. No waiting for records to spread: a miss
+/// nobody else makes costs a lookup and one exchange. The miss of the leader goes back to our containerd, which
+/// downloads the blob from the upstream with its own credentials, as without spegel.</item>
+/// <item>No arbiter answered (a lone node, a failed exchange): announce the claim, wait
+/// <see cref="CoalescingOptions.Settle"/> for rival claims of the same moment to become visible, and look again; a
+/// rival with a lower peer ID wins.</item>
 /// <item>A peer asking the leader for the blob is served from containerd's download in progress (its ingest file),
 /// waiting up to <see cref="CoalescingOptions.StartTimeout"/> for it to start. The follower relays those bytes through
 /// the ordinary mirror path, which hashes the whole blob and never completes a response whose digest does not match.</item>
 /// </list>
-/// A claim is announced to the nearest peers this node knows at once (<see cref="IRouter.AdvertiseNowAsync"/>), not
-/// after a lookup: a lookup's length varies with the load, and when one node's publish outlasted a rival's settle time
-/// neither saw the other and both went upstream.
-/// A node serves a download in progress when it claimed the blob and then led it, or followed a peer with a lower ID
-/// (its own ingest fills from that peer). Following runs only towards lower IDs, so nodes never wait on each other in
-/// a circle (containerd creates the ingest before it asks the mirror); and a node that saw only a rival which itself
-/// follows a third node still gets the blob through that rival instead of a 404 and a second upstream download.
-/// Every wait is bounded, so the worst case is what happens without coalescing: each node goes upstream itself. Claim
-/// keys are separate from content keys, so Spegel nodes in a mixed cluster never mistake a claim for content.
+/// A node serves a download in progress when it claimed the blob and then led it, or followed an earlier claim (its
+/// own ingest fills from that peer). Following runs only towards earlier claims (or lower IDs, without an arbiter), so
+/// nodes never wait on each other in a circle (containerd creates the ingest before it asks the mirror); and a node
+/// that saw only a rival which itself follows a third node still gets the blob through that rival instead of a 404
+/// and a second upstream download. Every wait is bounded, so the worst case is what happens without coalescing: each
+/// node goes upstream itself. Claim keys are separate from content keys, so Spegel nodes in a mixed cluster never
+/// mistake a claim for content (a Spegel node may be an arbiter: it lists providers in its own order, and two nodes
+/// may then both lead, as without coalescing).
 /// </summary>
 internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress downloads, CoalescingOptions options, ILogger<PullCoalescer> logger, SpegelInstruments? instruments = null, Refusals? refusals = null)
 {
@@ -65,22 +68,20 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
             && await current.DecisionAsync(options.StartTimeout, options.Time, cancellationToken).ConfigureAwait(false) is ClaimRole.Leading or ClaimRole.Following)
         {
             // Our containerd asks again (a retry, or ranges of one blob in parallel): the decision made stands. A node
-            // with a claim never follows anyone but the lower IDs it decided on, so nodes that serve their downloads
-            // never wait on each other in a circle.
+            // with a claim never follows anyone but the earlier claimants it decided on, so nodes that serve their
+            // downloads never wait on each other in a circle.
             return current.Winners;
         }
 
         string key = ClaimKey(digest);
-        var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
-        if (claimants.Count > 0)
-        {
-            Instruments.CoalescedPulls.WithLabels("follower").Inc();
-            LogFollowing(logger, digest.ToString(), claimants[0].Id);
-            return claimants;
-        }
-
         if (!mayClaim)
         {
+            var claimants = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
+            if (claimants.Count > 0)
+            {
+                return Follow(digest, claimants);
+            }
+
             _refusals.Refuse(RefusalReason.ClaimNotLocal, $"{digest}: nobody claimed it, and the client is not this node's containerd");
             return [];
         }
@@ -89,37 +90,79 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         long started = options.Time.GetTimestamp();
         var claim = new Claim(started, options.PublishLimit, options.Time);
         _claims[digest] = claim;
-        var winners = new List<RoutedPeer>();
+        IReadOnlyList<RoutedPeer> winners = [];
+        var role = ClaimRole.Abandoned;
         int seen = 0;
         TimeSpan published = TimeSpan.Zero;
+        string decidedBy = "arbiter";
         try
         {
-            await PublishAsync(digest, key, claim, cancellationToken).ConfigureAwait(false);
-            published = options.Time.GetElapsedTime(started);
-            await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
-            var rivals = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
-            seen = rivals.Count;
-            winners = rivals.Where(p => string.CompareOrdinal(p.Id, router.Id) < 0).ToList();
+            var order = await ArbitrateAsync(digest, key, claim, cancellationToken).ConfigureAwait(false);
+            if (order is null)
+            {
+                // No arbiter: look for claims, and otherwise announce ours and wait for rivals to show.
+                decidedBy = "settle";
+                order = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
+                if (order.Count == 0)
+                {
+                    await PublishAsync(digest, key, claim, cancellationToken).ConfigureAwait(false);
+                    published = options.Time.GetElapsedTime(started);
+                    await Task.Delay(options.Settle, options.Time, cancellationToken).ConfigureAwait(false);
+                    var rivals = await ClaimantsAsync(key, cancellationToken).ConfigureAwait(false);
+                    seen = rivals.Count;
+                    winners = rivals.Where(p => string.CompareOrdinal(p.Id, router.Id) < 0).ToList();
+                    role = winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following;
+                }
+            }
+            else if (order.Any(p => p.Id == router.Id))
+            {
+                // The arbiter's order decides at once: the claims listed before ours came first, and every rival reads
+                // the same order. No settle time: a miss nobody else makes costs a lookup and one exchange.
+                published = options.Time.GetElapsedTime(started);
+                seen = order.Count - 1;
+                winners = order.TakeWhile(p => p.Id != router.Id).ToList();
+                role = winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following;
+            }
+
+            if (role == ClaimRole.Abandoned && order.Count > 0)
+            {
+                // Claimed before us, and we made no claim: follow them; our download is never served (the node did
+                // not claim it, so no peer follows it).
+                _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
+                return Follow(digest, order.OrderBy(p => p.Id, StringComparer.Ordinal).ToList());
+            }
         }
         finally
         {
-            claim.Decide(cancellationToken.IsCancellationRequested ? ClaimRole.Abandoned : winners.Count == 0 ? ClaimRole.Leading : ClaimRole.Following, winners);
+            role = cancellationToken.IsCancellationRequested ? ClaimRole.Abandoned : role;
+            claim.Decide(role, winners);
+            if (role == ClaimRole.Abandoned)
+            {
+                claim.StopPublishing();
+            }
         }
 
         var decided = options.Time.GetElapsedTime(started);
-        if (winners.Count > 0)
+        if (role == ClaimRole.Following)
         {
             // Our claim stays (a peer that saw only us may ask), but is no longer announced: newcomers follow the winner.
             claim.StopPublishing();
             await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
             Instruments.CoalescedPulls.WithLabels("follower").Inc();
-            LogDecidedToFollow(logger, digest.ToString(), winners[0].Id, seen, published.TotalMilliseconds, decided.TotalMilliseconds);
+            LogDecidedToFollow(logger, digest.ToString(), winners[0].Id, seen, decidedBy, published.TotalMilliseconds, decided.TotalMilliseconds);
             return winners;
         }
 
         Instruments.CoalescedPulls.WithLabels("leader").Inc();
-        LogDecidedToLead(logger, digest.ToString(), seen, published.TotalMilliseconds, decided.TotalMilliseconds);
+        LogDecidedToLead(logger, digest.ToString(), seen, decidedBy, published.TotalMilliseconds, decided.TotalMilliseconds);
         return [];
+    }
+
+    private IReadOnlyList<RoutedPeer> Follow(Digest digest, IReadOnlyList<RoutedPeer> claimants)
+    {
+        Instruments.CoalescedPulls.WithLabels("follower").Inc();
+        LogFollowing(logger, digest.ToString(), claimants[0].Id);
+        return claimants;
     }
 
     /// <summary>
@@ -154,6 +197,34 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         {
             var keys = expired.Select(ClaimKey).ToList();
             _withdrawals.Track(router.WithdrawAsync(keys, CancellationToken.None));
+        }
+    }
+
+    /// <summary>
+    /// Claims the blob (<see cref="IRouter.ClaimAsync"/>), waiting at most <see cref="CoalescingOptions.PublishWait"/>:
+    /// the earlier claimants (we are not listed), or the arbiter's order (we are listed; an answer listing others only,
+    /// which holds a bounded number of providers that all came before us, is followed like earlier claimants). Null otherwise: no arbiter, a slow or
+    /// failed one, or an empty answer (an arbiter that did not store our claim); the caller then announces and waits
+    /// for rivals to show, as before arbiters.
+    /// </summary>
+    private async Task<IReadOnlyList<RoutedPeer>?> ArbitrateAsync(Digest digest, string key, Claim claim, CancellationToken cancellationToken)
+    {
+        var arbitration = router.ClaimAsync(key, claim.PublishToken);
+        try
+        {
+            var order = await arbitration.WaitAsync(options.PublishWait, options.Time, cancellationToken).ConfigureAwait(false);
+            return order is { Count: > 0 } ? order : null;
+        }
+        catch (TimeoutException)
+        {
+            LogPublishSlow(logger, digest.ToString(), options.PublishWait.TotalMilliseconds);
+            _publishing.Track(arbitration);
+            return null;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogPublishFailed(logger, ex.Message);
+            return null;
         }
     }
 
@@ -261,11 +332,11 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
         }
     }
 
-    [LoggerMessage(EventId = 1961, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest} before us ({Seen} rival claims seen): leading its download (containerd goes upstream); claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
-    private static partial void LogDecidedToLead(ILogger logger, string digest, int seen, double publishedMs, double decidedMs);
+    [LoggerMessage(EventId = 1961, Level = LogLevel.Debug, Message = "Nobody holds or claims {Digest} before us ({Seen} rival claims seen): leading its download (containerd goes upstream); decided by {DecidedBy}, claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
+    private static partial void LogDecidedToLead(ILogger logger, string digest, int seen, string decidedBy, double publishedMs, double decidedMs);
 
-    [LoggerMessage(EventId = 1966, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId} ({Seen} rival claims seen); claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
-    private static partial void LogDecidedToFollow(ILogger logger, string digest, string peerId, int seen, double publishedMs, double decidedMs);
+    [LoggerMessage(EventId = 1966, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId} ({Seen} rival claims seen); decided by {DecidedBy}, claim announced in {PublishedMs:0.#} ms, decided in {DecidedMs:0.#} ms")]
+    private static partial void LogDecidedToFollow(ILogger logger, string digest, string peerId, int seen, string decidedBy, double publishedMs, double decidedMs);
 
     [LoggerMessage(EventId = 1962, Level = LogLevel.Debug, Message = "Following the download of {Digest} by peer {PeerId}")]
     private static partial void LogFollowing(ILogger logger, string digest, string peerId);

@@ -9,7 +9,7 @@ namespace Spegel.Hosting;
 /// The most connections one listener holds at once; a connection beyond it is closed as soon as it is accepted
 /// (containerd and peers then ask the next host). Ours rather than Kestrel's <c>MaxConcurrentConnections</c>, which
 /// logs every refusal as a warning: a flood of connections must not become a flood of log lines, so refusals are
-/// counted (<c>spegel_refused_total{reason="connection_limit"}</c>) and their log lines rate-limited.
+/// counted (<c>spegel_refused_total{reason=Refusals.ConnectionLimit}</c>) and their log lines rate-limited.
 /// </summary>
 internal sealed partial class ConnectionCap(string listener, int limit, SpegelInstruments instruments, ILogger logger)
 {
@@ -26,7 +26,7 @@ internal sealed partial class ConnectionCap(string listener, int limit, SpegelIn
         if (Interlocked.Increment(ref _open) > limit)
         {
             Interlocked.Decrement(ref _open);
-            instruments.Refused.WithLabels("connection_limit").Inc();
+            instruments.Refused.WithLabels(Refusals.ConnectionLimit).Inc();
             if (_refusalLogs.TryTake(logger))
             {
                 LogRefused(logger, listener, limit, connection.RemoteEndPoint?.ToString() ?? string.Empty);

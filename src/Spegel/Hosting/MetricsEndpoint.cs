@@ -141,7 +141,7 @@ internal sealed class MetricsEndpoint(bool debugWebEnabled, DebugSources sources
 
         if (Interlocked.CompareExchange(ref _measuring, 1, 0) != 0)
         {
-            instruments.Refused.WithLabels("measure_busy").Inc();
+            instruments.Refused.WithLabels(Refusals.MeasureBusy).Inc();
             context.Response.Headers.RetryAfter = "5";
             await WriteHtmlAsync(context, StatusCodes.Status503ServiceUnavailable, DebugPage.RenderError("another measurement is running on this node: try again when it has finished")).ConfigureAwait(false);
             return;

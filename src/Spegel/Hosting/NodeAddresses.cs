@@ -10,7 +10,7 @@ namespace Spegel.Hosting;
 /// interfaces, <c>--node-ip</c>, and, in a pod network (the node IP is not one of the pod's), the pod's default
 /// gateways: the node's end of the pod network, from which the node's own traffic reaches the pod when it is
 /// masqueraded (a NodePort with a local traffic policy, bridge and Cilium networks). Read again every 30 s (addresses
-/// come and go); a failure to read one source leaves the others.
+/// come and go); a failure to read one source leaves the others. The request path never waits for a re-read.
 /// </summary>
 internal sealed class NodeAddresses(IPAddress? nodeIp, TimeProvider time, Func<IReadOnlyCollection<IPAddress>>? interfaces = null, Func<string, string?>? readFile = null) : INodeAddresses
 {
@@ -18,24 +18,50 @@ internal sealed class NodeAddresses(IPAddress? nodeIp, TimeProvider time, Func<I
     private readonly Func<IReadOnlyCollection<IPAddress>> _interfaces = interfaces ?? InterfaceAddresses;
     private readonly Func<string, string?> _readFile = readFile ?? ReadProcFile;
     private readonly Lock _lock = new();
-    private HashSet<IPAddress> _addresses = [];
+    private volatile HashSet<IPAddress>? _addresses;
     private long _loadedAt;
-    private bool _loaded;
+    private int _refreshing;
 
+    /// <summary>
+    /// Whether <paramref name="address"/> is this node's. Only the first call reads the addresses while the caller
+    /// waits; later reads run in the background once the set is 30 s old, and requests meanwhile answer from the set
+    /// they have: this is on every request's path, and listing the interfaces of a node with hundreds of pod veths
+    /// takes milliseconds.
+    /// </summary>
     public bool Contains(IPAddress address)
     {
         address = NodeAddress.Normalize(address);
-        lock (_lock)
+        var current = _addresses;
+        if (current is null)
         {
-            if (!_loaded || time.GetElapsedTime(_loadedAt) >= RefreshInterval)
+            lock (_lock)
             {
-                _addresses = Load();
-                _loadedAt = time.GetTimestamp();
-                _loaded = true;
-            }
+                if (_addresses is null)
+                {
+                    Interlocked.Exchange(ref _loadedAt, time.GetTimestamp());
+                    _addresses = Load();
+                }
 
-            return _addresses.Contains(address);
+                current = _addresses;
+            }
         }
+        else if (time.GetElapsedTime(Interlocked.Read(ref _loadedAt)) >= RefreshInterval && Interlocked.CompareExchange(ref _refreshing, 1, 0) == 0)
+        {
+            Interlocked.Exchange(ref _loadedAt, time.GetTimestamp());
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    _addresses = Load();
+                }
+                finally
+                {
+                    Volatile.Write(ref _refreshing, 0);
+                }
+            });
+        }
+
+        return current.Contains(address);
     }
 
     private HashSet<IPAddress> Load()

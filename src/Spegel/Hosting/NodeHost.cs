@@ -50,6 +50,10 @@ internal static class NodeHost
             kestrel.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             kestrel.Limits.MaxRequestBodySize = 0;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
+            // Read by HTTP/2 and the drain timeout only: what an HTTP/1.1 response may have flushed and not yet sent is
+            // the socket transport's write buffer (MaxWriteBufferSize, 64 KiB), kept on purpose: at 1 MiB a relay's
+            // reads and the connection's sends overlap, which cost more CPU per GiB in thread hops than it saved
+            // (docs/benchmarks/serve.md).
             kestrel.Limits.MaxResponseBufferSize = 1024 * 1024;
             Listen(kestrel, settings.RegistryAddr, NodeEndpoint.Registry, Cap("registry", settings.RegistryConnectionLimit));
             if (parts is not null)

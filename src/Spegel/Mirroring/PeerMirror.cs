@@ -53,7 +53,8 @@ internal sealed partial class PeerMirror(LookupCache lookups, PeerClient client,
             grid.Observe(request.Distribution.Digest!.Value.ToString(), first);
         }
 
-        var candidates = (peers ?? (start is { } at ? StripedPeers(request, at, cancellationToken) : lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken)))
+        // A peer with no address cannot be asked (the routers never yield one; a caller's list is checked all the same).
+        var candidates = (peers?.Where(p => p.Addresses.Count > 0) ?? (start is { } at ? StripedPeers(request, at, cancellationToken) : lookups.PeersAsync(request.Key, options.ResolveRetries, cancellationToken)))
             .GetAsyncEnumerator(cancellationToken);
         PeerFetch? fetch = null;
         try

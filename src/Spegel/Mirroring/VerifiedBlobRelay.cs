@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
@@ -31,14 +32,29 @@ internal enum RelayResult
 /// <summary>
 /// Streams a blob from peers to our client: unchanged (206 stays 206), under a minimum-rate timeout
 /// (<see cref="TransferMonitor"/>), resumed from the next peer with a Range request at the first byte the client does
-/// not have when a peer fails or stalls mid-body. A whole blob is hashed on the way and its newest chunk held back
-/// until the digest matches, so a corrupt or short body is never presented as complete. Writes nothing but body bytes:
-/// the caller wrote the status and headers (<see cref="Headers"/>) and aborts the response unless the result is
-/// <see cref="RelayResult.Completed"/>.
+/// not have when a peer fails or stalls mid-body. A whole blob is hashed on the way and its last
+/// <see cref="HoldBack"/> bytes are held back until the digest matches, so a corrupt or short body is never presented
+/// as complete. Writes nothing but body bytes: the caller set the status and headers (<see cref="Headers"/>) and aborts
+/// the response unless the result is <see cref="RelayResult.Completed"/>.
+/// <para>
+/// The peer's bytes are read straight into the response's pipe (<see cref="PipeWriter.GetMemory"/>), hashed there and
+/// committed: no copy of our own, no buffer per transfer but the held tail. The pipe is flushed every
+/// <see cref="FlushBytes"/> while the peer keeps up, and after every read that drained the peer's socket, so a slow
+/// peer's bytes still flow at once. A flush waits until the connection has sent most of it (the transport's 64 KiB
+/// write buffer): reading and sending take turns on one thread, which costs fewer thread hops than overlapping them.
+/// </para>
 /// </summary>
 internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
 {
-    private const int ChunkSize = 256 * 1024;
+    /// <summary>How much of a whole blob is kept from the client until its digest is known to match: any number of
+    /// bytes keeps an incomplete body from looking complete; a small one costs little memory per transfer.</summary>
+    internal const int HoldBack = 64 * 1024;
+
+    /// <summary>What one read of the peer asks for: what a socket holds at once on a fast link.</summary>
+    private const int ReadSize = 256 * 1024;
+
+    /// <summary>Bytes committed before the pipe is flushed while the peer keeps up: each flush wakes the connection's sender.</summary>
+    private const int FlushBytes = 256 * 1024;
     private readonly PeerClient _client;
     private readonly PeerRequest _request;
     private readonly RangeWindows? _windows;
@@ -53,9 +69,9 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     private HttpResponseMessage _current;
     private RoutedPeer _peer;
     private int _budget;
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
-    private byte[] _held = ArrayPool<byte>.Shared.Rent(ChunkSize);
+    private byte[]? _held;
     private int _heldLength;
+    private long _unflushed;
 
     /// <param name="answer">The first peer's 200 or 206, whose span was checked (<see cref="PeerHeaders.TryGetSpan"/>).</param>
     /// <param name="span">What our client gets.</param>
@@ -92,15 +108,22 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
 
     public RoutedPeer FirstPeer { get; }
 
-    /// <summary>Body bytes written to the client so far.</summary>
+    /// <summary>Body bytes committed to the client's response so far.</summary>
     public long BytesSent { get; private set; }
 
     /// <summary>How many times another peer continued the transfer.</summary>
     public int Resumes { get; private set; }
 
     /// <summary>Relays the body into <paramref name="target"/> until it is complete, or says why it is not.</summary>
-    public async Task<RelayResult> CopyToAsync(Stream target, CancellationToken cancellationToken)
+    public async Task<RelayResult> CopyToAsync(PipeWriter target, CancellationToken cancellationToken)
     {
+        // The headers go first: until the response has started, Kestrel lends memory of its own for a body and copies
+        // it later; once started, GetMemory is the connection's pipe, which the peer's bytes are read into.
+        if (!await FlushAsync(target, cancellationToken).ConfigureAwait(false))
+        {
+            return RelayResult.ClientGone;
+        }
+
         // What our client asked for decides: a whole blob is always hashed (the mirror accepts only a 200 for it); a
         // range is hashed when a peer answered it with the whole blob.
         bool verify = _request.IsWhole || _current.StatusCode == HttpStatusCode.OK;
@@ -137,7 +160,7 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
                     return RelayResult.DigestMismatch;
                 }
 
-                return await WriteAsync(target, _held.AsMemory(0, _heldLength), cancellationToken).ConfigureAwait(false) ? RelayResult.Completed : RelayResult.ClientGone;
+                return await WriteHeldAsync(target, cancellationToken).ConfigureAwait(false) ? RelayResult.Completed : RelayResult.ClientGone;
             }
 
             _client.Failed(_peer, _request.Key, reason!);
@@ -153,8 +176,10 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
     {
         _current.Dispose();
         await _peers.DisposeAsync().ConfigureAwait(false);
-        ArrayPool<byte>.Shared.Return(Interlocked.Exchange(ref _buffer, []));
-        ArrayPool<byte>.Shared.Return(Interlocked.Exchange(ref _held, []));
+        if (Interlocked.Exchange(ref _held, null) is { } held)
+        {
+            ArrayPool<byte>.Shared.Return(held);
+        }
     }
 
     private enum Pump
@@ -164,56 +189,75 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         ClientGone,
     }
 
-    /// <summary>Copies the current peer's body until the span is complete (held chunk not yet written), or it fails.</summary>
-    private async Task<(Pump Outcome, string? Reason)> PumpAsync(Stream target, IncrementalHash? hash, bool verify, long expected, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies the current peer's body until the span is complete (the held tail not yet written), or it fails; what was
+    /// committed is flushed either way, unless the client went away.
+    /// </summary>
+    private async Task<(Pump Outcome, string? Reason)> PumpAsync(PipeWriter target, IncrementalHash? hash, bool verify, long expected, CancellationToken cancellationToken)
     {
+        // A verified span is a whole blob (never windowed: windows are asked of peers as 206s, which are not hashed).
+        long committedEnd = expected - (verify ? Math.Min(HoldBack, expected) : 0);
         // A download in progress on the peer delivers at the upstream's pace: only a lack of any progress is a stall.
         bool inProgress = _current.Headers.Contains(PeerProtocol.InProgressHeader);
         using var monitor = inProgress
             ? new TransferMonitor(1, _options.InProgressStallLimit, _options.Time, cancellationToken)
             : new TransferMonitor(_options.MinDataRate, _options.RateGracePeriod, _options.Time, cancellationToken);
+        (Pump, string?) result;
         try
         {
             await using var body = await _current.Content.ReadAsStreamAsync(monitor.Token).ConfigureAwait(false);
-            while (BytesSent + _heldLength < expected)
+            while (true)
             {
+                long position = BytesSent + _heldLength;
+                if (position >= expected)
+                {
+                    result = (Pump.Done, null);
+                    break;
+                }
+
+                bool toPipe = BytesSent < committedEnd;
+                Memory<byte> into = toPipe
+                    ? target.GetMemory(ReadSize)
+                    : (_held ??= ArrayPool<byte>.Shared.Rent(HoldBack)).AsMemory(_heldLength);
+                into = into[..(int)Math.Min(into.Length, (toPipe ? committedEnd : expected) - position)];
                 monitor.BeginRead();
-                int n = await body.ReadAsync(_buffer.AsMemory(0, (int)Math.Min(_buffer.Length, expected - BytesSent - _heldLength)), monitor.Token).ConfigureAwait(false);
+                int n = await body.ReadAsync(into, monitor.Token).ConfigureAwait(false);
                 monitor.EndRead(n);
                 if (n == 0)
                 {
-                    return (Pump.PeerFailed, $"body ended at {_start + BytesSent + _heldLength} of {_end + 1}");
+                    result = (Pump.PeerFailed, $"body ended at {_start + position} of {_end + 1}");
+                    break;
                 }
 
                 _stats.AddBytes(n);
-                hash?.AppendData(_buffer, 0, n);
-                if (verify)
+                hash?.AppendData(into.Span[..n]);
+                if (!toPipe)
                 {
-                    // Hold the newest chunk back until the digest is known to match.
-                    if (_heldLength > 0 && !await WriteAsync(target, _held.AsMemory(0, _heldLength), cancellationToken).ConfigureAwait(false))
-                    {
-                        return (Pump.ClientGone, null);
-                    }
-
-                    (_held, _buffer) = (_buffer, _held);
-                    _heldLength = n;
+                    _heldLength += n;
+                    continue;
                 }
-                else if (!await WriteAsync(target, _buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false))
+
+                target.Advance(n);
+                BytesSent += n;
+                _unflushed += n;
+                // A short read drained the peer's socket: the peer is the slower side, so its bytes go on at once.
+                if ((_unflushed >= FlushBytes || n < into.Length) && !await FlushAsync(target, cancellationToken).ConfigureAwait(false))
                 {
                     return (Pump.ClientGone, null);
                 }
             }
-
-            return (Pump.Done, null);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            return (Pump.PeerFailed, monitor.Stalled ? $"stalled below {_options.MinDataRate} B/s" : ex.Message);
+            result = (Pump.PeerFailed, monitor.Stalled ? $"stalled below {_options.MinDataRate} B/s" : ex.Message);
         }
         catch (OperationCanceledException)
         {
             return (Pump.ClientGone, null);
         }
+
+        // The next window or peer may take a while: the client gets what arrived first.
+        return await FlushAsync(target, cancellationToken).ConfigureAwait(false) ? result : (Pump.ClientGone, null);
     }
 
     /// <summary>
@@ -300,19 +344,28 @@ internal sealed partial class VerifiedBlobRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes to our client; false when it went away.</summary>
-    private async Task<bool> WriteAsync(Stream target, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    /// <summary>Writes the held tail once the digest matched, and flushes; false when the client went away.</summary>
+    private async Task<bool> WriteHeldAsync(PipeWriter target, CancellationToken cancellationToken)
     {
-        if (bytes.Length == 0)
+        if (_heldLength > 0)
         {
-            return true;
+            target.Write(_held.AsSpan(0, _heldLength));
+            BytesSent += _heldLength;
+            _unflushed += _heldLength;
+            _heldLength = 0;
         }
 
+        return await FlushAsync(target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Flushes what was committed to our client; false when it went away.</summary>
+    private async Task<bool> FlushAsync(PipeWriter target, CancellationToken cancellationToken)
+    {
+        _unflushed = 0;
         try
         {
-            await target.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-            BytesSent += bytes.Length;
-            return true;
+            var flushed = await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return !flushed.IsCanceled && !flushed.IsCompleted;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
         {

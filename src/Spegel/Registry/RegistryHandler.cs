@@ -220,7 +220,7 @@ internal sealed partial class RegistryHandler(
         var (outcome, kind) = await _types.GetAsync(blob, cancellationToken).ConfigureAwait(false);
         if (outcome == ContentTypes.Lookup.Busy)
         {
-            await RefuseAsync(context, "manifest_read_budget", $"reading manifests holds {ManifestReadBudget / 1024 / 1024} MiB at most and it is in use: try again or ask another host").ConfigureAwait(false);
+            await RefuseAsync(context, Refusals.ManifestReadBudget, $"reading manifests holds {ManifestReadBudget / 1024 / 1024} MiB at most and it is in use: try again or ask another host").ConfigureAwait(false);
             return;
         }
 
@@ -412,7 +412,7 @@ internal sealed partial class RegistryHandler(
             case Miss.Refused refused:
                 await RefuseAsync(
                     context,
-                    refused.Reason == LookupAdmission.ClientRate ? "lookup_client_rate" : "lookup_capacity",
+                    refused.Reason == LookupAdmission.ClientRate ? Refusals.LookupClientRate : Refusals.LookupCapacity,
                     refused.Reason == LookupAdmission.ClientRate
                         ? "this client started more peer lookups than allowed: try again later or ask another host"
                         : "this node runs as many peer lookups as it allows: try again or ask another host").ConfigureAwait(false);
@@ -464,7 +464,7 @@ internal sealed partial class RegistryHandler(
         }
 
         await using var relay = ((PeerFetch.Stream)fetch).Relay;
-        var result = await relay.CopyToAsync(response.Body, context.RequestAborted).ConfigureAwait(false);
+        var result = await relay.CopyToAsync(response.BodyWriter, context.RequestAborted).ConfigureAwait(false);
         log.BytesSent = relay.BytesSent;
         if (relay.Resumes > 0)
         {

@@ -27,6 +27,16 @@ internal interface IRouter
     /// </summary>
     Task AdvertiseNowAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => AdvertiseAsync(keys, cancellationToken);
 
+    /// <summary>
+    /// Claims <paramref name="key"/> unless it is claimed already. Nodes that claimed it are found first (a lookup):
+    /// then they are returned, and this node is not among them (nothing claimed). Otherwise the claim is made at one
+    /// arbiter every claimant asks (the peer nearest the key) and the claimants there are returned in the order their
+    /// claims arrived, this node included: the first listed was first, as every claimant sees it. A claim made is then
+    /// announced like <see cref="AdvertiseNowAsync"/>, in the background. Null when there is no arbiter to ask (the
+    /// caller falls back to announcing and waiting); by default always null.
+    /// </summary>
+    Task<IReadOnlyList<RoutedPeer>?> ClaimAsync(string key, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<RoutedPeer>?>(null);
+
     /// <summary>Stops announcing <paramref name="keys"/> (remote records expire on their own).</summary>
     Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
 

@@ -84,6 +84,34 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         _publishing.Track(Dht.ProvideAsync(hashes, cancellationToken));
     }
 
+    /// <summary>
+    /// Earlier claimants, or the arbiter's order (<see cref="Dht.ClaimAsync"/>) and then the claim announced to the other nearest peers and
+    /// published thoroughly in the background until <paramref name="cancellationToken"/> stops it (later claimants
+    /// whose lookup runs first find it there).
+    /// </summary>
+    public async Task<IReadOnlyList<RoutedPeer>?> ClaimAsync(string key, CancellationToken cancellationToken)
+    {
+        var hash = Cid.ForKey(key).Hash;
+        var outcome = await Dht.ClaimAsync(hash, cancellationToken).ConfigureAwait(false);
+        if (outcome is { Claimed: true })
+        {
+            _publishing.Track(PublishClaimAsync(hash, cancellationToken));
+        }
+
+        // As in LookupAsync, a provider without a usable registry address is skipped (nobody could fetch from it, so it
+        // cannot lead for us); we keep our own place whatever our addresses.
+        return outcome?.Providers
+            .Select(p => p.Id.Equals(Host.Id) ? new RoutedPeer(Id, []) : ToRegistryAddresses(p) is { Count: > 0 } addresses ? new RoutedPeer(p.Id.ToString(), addresses) : null)
+            .OfType<RoutedPeer>()
+            .ToList();
+    }
+
+    private async Task PublishClaimAsync(Multihash hash, CancellationToken cancellationToken)
+    {
+        await Dht.ProvideToKnownNearestAsync([hash], cancellationToken).ConfigureAwait(false);
+        await Dht.ProvideAsync([hash], cancellationToken).ConfigureAwait(false);
+    }
+
     public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
     {
         Dht.Withdraw(keys.Select(k => Cid.ForKey(k).Hash));

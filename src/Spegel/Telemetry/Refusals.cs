@@ -46,6 +46,17 @@ internal enum RefusalReason
 internal sealed partial class Refusals
 {
     public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
+
+    // Refusals by a bound, counted where the bound is (connections, the registry, the metrics endpoint), with their
+    // own log lines; listed here so that every reason of the metric is present from the start.
+    public const string ConnectionLimit = "connection_limit";
+    public const string ManifestReadBudget = "manifest_read_budget";
+    public const string LookupClientRate = "lookup_client_rate";
+    public const string LookupCapacity = "lookup_capacity";
+    public const string MeasureBusy = "measure_busy";
+
+    /// <summary>The labels of refusals by a bound.</summary>
+    public static readonly IReadOnlyList<string> BoundLabels = [ConnectionLimit, ManifestReadBudget, LookupClientRate, LookupCapacity, MeasureBusy];
     private readonly SpegelInstruments _instruments;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -59,9 +70,9 @@ internal sealed partial class Refusals
         _instruments = instruments;
         _logger = logger ?? NullLogger<Refusals>.Instance;
         _time = time ?? TimeProvider.System;
-        foreach (var reason in Enum.GetValues<RefusalReason>())
+        foreach (string label in Enum.GetValues<RefusalReason>().Select(Label).Concat(BoundLabels))
         {
-            _instruments.Refused.WithLabels(Label(reason)).IncTo(0);
+            _instruments.Refused.WithLabels(label).IncTo(0);
         }
     }
 

@@ -24,7 +24,12 @@ namespace Spegel.IntegrationTests.Attacks;
 [Collection(AttackCollection.Name)]
 public sealed class AttackTests(AttackNode node, ITestOutputHelper output)
 {
-    private static readonly TimeSpan P99Limit = TimeSpan.FromMilliseconds(50);
+    /// <summary>
+    /// The legitimate client's p99 under attack. The attacks this suite stopped made requests wait seconds (a miss 9.6 s,
+    /// `/v2/` up to 14 s); measured p99s are 5–32 ms. 250 ms catches any such stall and leaves room for a loaded machine,
+    /// where a CI run once measured 50.2 ms from the client while the node's own histogram had every request under 50 ms.
+    /// </summary>
+    private static readonly TimeSpan P99Limit = TimeSpan.FromMilliseconds(250);
 
     [Fact]
     public Task AFakeDhtMemberAnsweringWithHugeProviderListsCannotGrowTheNode() => UnderAttackAsync("poisoning DHT member, 60 misses", async () =>

@@ -20,6 +20,22 @@ public sealed class DhtNetworkTests
         Assert.Empty(await DhtNetwork.FindAsync(network[1], Cid.ForKey("nobody has this").Hash));
     }
 
+    /// <summary>A reprovide's probes of one peer travel on one stream: each answer is read before the next request, in order.</summary>
+    [Fact]
+    public async Task SeveralRequestsOnOneStreamAreAnsweredInOrder()
+    {
+        await using var network = await DhtNetwork.StartAsync(2);
+        await TestHosts.WaitUntilAsync(() => network[1].RoutingTable.Count == 1);
+        var keys = Enumerable.Range(0, 5).Select(i => Cid.ForKey($"sha256:probe-{i}").Hash).ToList();
+        await network[0].ProvideAsync([keys[1], keys[3]], CancellationToken.None);
+        var requests = keys.Select(k => new Protos.Message { Type = Protos.Message.Types.MessageType.GetProviders, Key = Google.Protobuf.ByteString.CopyFrom(k.Bytes) }).ToList();
+
+        var answers = await network[1].Client.RequestEachAsync(network.Nodes[0].Host.Id, requests, CancellationToken.None);
+
+        Assert.Equal(keys.Select(k => Convert.ToHexString(k.Bytes)), answers.Select(a => Convert.ToHexString(a.Key.ToByteArray())));
+        Assert.Equal([0, 1, 0, 1, 0], answers.Select(a => a.ProviderPeers.Count));
+    }
+
     /// <summary>
     /// A record that matters at once (a pull claim) goes straight to the peers in the routing table, with no lookup
     /// first: in a network of k+1 nodes or fewer, that is every peer, and each holds it in its own store, where its next
@@ -42,6 +58,53 @@ public sealed class DhtNetworkTests
         {
             int node = i;
             await TestHosts.WaitUntilAsync(() => network[node].Providers.Get(key).Contains(network.Nodes[0].Host.Id));
+        }
+    }
+
+    /// <summary>
+    /// Rival claims of one key are decided by one arbiter, the node nearest the key: each claimant's ADD_PROVIDER and
+    /// GET_PROVIDERS travel on one stream, so whatever the interleaving, every claimant reads the same order, and
+    /// exactly one of them is listed first in its own answer. A node whose lookup already finds a claim claims nothing
+    /// and gets the claimants; so does one that comes later.
+    /// </summary>
+    [Fact]
+    public async Task RivalClaimsAtOnceAgreeOnWhoWasFirst()
+    {
+        await using var network = await DhtNetwork.StartAsync(5);
+        for (int i = 0; i < 5; i++)
+        {
+            int node = i;
+            await TestHosts.WaitUntilAsync(() => network[node].RoutingTable.Count == 4);
+        }
+
+        for (int round = 0; round < 10; round++)
+        {
+            var key = Cid.ForKey($"spegel-pull/sha256:{round:x2}{new string('d', 62)}").Hash;
+            var outcomes = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() => network[i].ClaimAsync(key, CancellationToken.None))));
+            var firsts = new List<PeerId>();
+            var claimed = new List<IReadOnlyList<PeerId>>();
+            for (int i = 0; i < 4; i++)
+            {
+                var outcome = outcomes[i] ?? throw new InvalidOperationException($"round {round}: node {i} found no arbiter");
+                var ids = outcome.Providers.Select(p => p.Id).ToList();
+                Assert.Equal(outcome.Claimed, ids.Contains(network.Nodes[i].Host.Id));
+                Assert.NotEmpty(ids);
+                if (outcome.Claimed)
+                {
+                    claimed.Add(ids);
+                    if (ids[0].Equals(network.Nodes[i].Host.Id))
+                    {
+                        firsts.Add(ids[0]);
+                    }
+                }
+            }
+
+            var leader = Assert.Single(firsts);
+            Assert.All(claimed, ids => Assert.Equal(leader, ids[0]));
+
+            var late = await network[4].ClaimAsync(key, CancellationToken.None);
+            Assert.False(late!.Claimed);
+            Assert.Contains(leader, late.Providers.Select(p => p.Id));
         }
     }
 

@@ -23,6 +23,35 @@ public sealed class ProviderStoreTests
         Assert.Equal(0, store.RemoteKeyCount);
     }
 
+    /// <summary>
+    /// Providers are listed in the order their records arrived, ours among them (where a rival's pull claim and ours are
+    /// decided), even when every record arrives within one tick of the clock; a refresh keeps a record's place.
+    /// </summary>
+    [Fact]
+    public void ProvidersAreListedInTheOrderTheyArrivedOursIncluded()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var store = new ProviderStore(time, TimeSpan.FromMinutes(19));
+        var key = Multihash.Sha256("claim"u8);
+        var self = PrivateKey.Generate().PeerId;
+        var first = PrivateKey.Generate().PeerId;
+        var third = PrivateKey.Generate().PeerId;
+        store.Add(key, first);
+        store.AddLocal(key);
+        store.Add(key, third);
+        Assert.Equal([first, self, third], store.Get(key, self));
+        Assert.Equal([first, third], store.Get(key));
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        store.Add(key, first);
+        store.AddLocal(key);
+        Assert.Equal([first, self, third], store.Get(key, self));
+
+        store.RemoveLocal(key);
+        store.AddLocal(key);
+        Assert.Equal([first, third, self], store.Get(key, self));
+    }
+
     [Fact]
     public void ProvidersPerKeyAreBounded()
     {

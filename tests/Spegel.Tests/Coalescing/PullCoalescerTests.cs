@@ -111,6 +111,41 @@ public sealed class PullCoalescerTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// With an arbiter, claims made at once are decided by the order it lists them, without the settle time: the clock
+    /// never moves here, and still every node decides. The first claimant leads; every other follows it first (and the
+    /// claimants before itself after it), so following runs only towards earlier claims and never in a circle.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(8)]
+    public async Task AnArbiterDecidesClaimsAtOnceWithoutTheSettleTime(int nodes)
+    {
+        _dht.Arbitrates = true;
+        var options = new CoalescingOptions { Time = _time };
+        var decisions = await Task.WhenAll(Enumerable.Range(0, nodes).Select(async i =>
+            (Id: $"node-{i}", Leaders: await Coalescer($"node-{i}", options).FindLeadersAsync(Layer, mayClaim: true, CancellationToken.None)))).Within("the decisions");
+
+        Assert.Equal(0, _time.Created(options.Settle));
+        var leaders = decisions.Where(d => d.Leaders.Count == 0).Select(d => d.Id).ToList();
+        string leader = Assert.Single(leaders);
+        Assert.Contains(leader, _dht.Advertisers(PullCoalescer.ClaimKey(Layer)));
+
+        // Whom each node asks first; a node that saw a claim in its first lookup follows it without claiming (that
+        // claimant may itself follow the leader and serves its own download meanwhile). Every chain ends at the leader.
+        var firstAsked = decisions.Where(d => d.Id != leader).ToDictionary(d => d.Id, d => d.Leaders[0].Id);
+        foreach (var start in firstAsked.Keys)
+        {
+            string at = start;
+            for (int hops = 0; at != leader; hops++)
+            {
+                Assert.True(hops < nodes, $"{start} follows a circle: {string.Join(", ", firstAsked.Select(p => $"{p.Key}→{p.Value}"))}");
+                at = firstAsked[at];
+            }
+        }
+    }
+
     [Fact]
     public async Task ClaimsThatCrossOutsideTheSettleTimeMakeTwoLeaders()
     {

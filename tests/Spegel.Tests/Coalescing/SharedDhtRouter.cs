@@ -15,6 +15,14 @@ internal sealed class SharedDht(TimeProvider? time = null)
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, bool>> _advertisers = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    private readonly ConcurrentDictionary<string, List<(string Id, IPAddress Address)>> _arbitrated = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Claims go through one arbiter (<see cref="IRouter.ClaimAsync"/>) that lists claimants in the order they came;
+    /// off by default (no arbiter: the coalescer announces and waits out its settle time).
+    /// </summary>
+    public bool Arbitrates { get; set; }
+
     /// <summary>How long an advertisement takes to become visible to others (its AdvertiseAsync returns then).</summary>
     public TimeSpan PropagationDelay { get; set; }
 
@@ -49,6 +57,35 @@ internal sealed class SharedDht(TimeProvider? time = null)
             {
                 dht._providers.GetOrAdd(key, _ => new(StringComparer.Ordinal))[id] = address;
             }
+        }
+
+        public async Task<IReadOnlyList<RoutedPeer>?> ClaimAsync(string key, CancellationToken cancellationToken)
+        {
+            if (!dht.Arbitrates)
+            {
+                return null;
+            }
+
+            await Task.Yield();
+            if (dht._providers.TryGetValue(key, out var existing) && existing.Keys.Any(p => p != id))
+            {
+                return existing.Where(p => p.Key != id).Select(p => new RoutedPeer(p.Key, [p.Value])).ToList();
+            }
+
+            List<RoutedPeer> order;
+            var claims = dht._arbitrated.GetOrAdd(key, _ => []);
+            lock (claims)
+            {
+                if (!claims.Any(c => c.Id == id))
+                {
+                    claims.Add((id, address));
+                }
+
+                order = claims.Select(c => new RoutedPeer(c.Id, [c.Address])).ToList();
+            }
+
+            await AdvertiseAsync([key], cancellationToken);
+            return order;
         }
 
         public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)

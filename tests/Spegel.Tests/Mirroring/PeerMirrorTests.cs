@@ -204,9 +204,12 @@ public sealed class PeerMirrorTests
     }
 
     /// <summary>Reads the blob until the connection breaks; the bytes that arrived (a complete read fails the test).</summary>
-    private static async Task<int> ReceivedBeforeAbortAsync(HttpClient http)
+    private static Task<int> ReceivedBeforeAbortAsync(HttpClient http) => ReceivedBeforeAbortAsync(http, BlobPath);
+
+    /// <summary>Reads <paramref name="path"/> until the connection breaks; the bytes that arrived (a complete read fails the test).</summary>
+    internal static async Task<int> ReceivedBeforeAbortAsync(HttpClient http, string path)
     {
-        using var response = await http.GetAsync(BlobPath, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await using var body = await response.Content.ReadAsStreamAsync();
         byte[] buffer = new byte[64 * 1024];

@@ -77,7 +77,7 @@ public sealed class NodeAddressesTests
     }
 
     [Fact]
-    public void AddressesAreReadAgainAfterAWhile()
+    public async Task AddressesAreReadAgainAfterAWhile()
     {
         var time = new ManualTime();
         IPAddress current = IPAddress.Parse("10.0.0.1");
@@ -86,8 +86,36 @@ public sealed class NodeAddressesTests
         current = IPAddress.Parse("10.0.0.2");
         Assert.False(node.Contains(IPAddress.Parse("10.0.0.2")));
         time.Advance(TimeSpan.FromSeconds(30));
-        Assert.True(node.Contains(IPAddress.Parse("10.0.0.2")));
+        await Eventually.WaitAsync(() => node.Contains(IPAddress.Parse("10.0.0.2")), "the addresses read again");
         Assert.False(node.Contains(IPAddress.Parse("10.0.0.1")));
+    }
+
+    /// <summary>A re-read of the addresses that hangs holds up no request: they answer from the set they have.</summary>
+    [Fact]
+    public async Task ARequestNeverWaitsForTheAddressesToBeReadAgain()
+    {
+        var time = new ManualTime();
+        using var reading = new ManualResetEventSlim(initialState: true);
+        int reads = 0;
+        var node = new NodeAddresses(null, time, () =>
+        {
+            Interlocked.Increment(ref reads);
+            // A read that hangs ends empty-handed after a while: a caller that waited for it would see no address.
+            return reading.Wait(TimeSpan.FromSeconds(5)) ? [IPAddress.Parse("10.0.0.1")] : [];
+        }, _ => null);
+        Assert.True(node.Contains(IPAddress.Parse("10.0.0.1")));
+
+        reading.Reset();
+        time.Advance(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.True(node.Contains(IPAddress.Parse("10.0.0.1")));
+        }
+
+        await Eventually.WaitAsync(() => Volatile.Read(ref reads) == 2, "one re-read started");
+        reading.Set();
+        await Task.Delay(50);
+        Assert.Equal(2, Volatile.Read(ref reads));
     }
 
     [Theory]

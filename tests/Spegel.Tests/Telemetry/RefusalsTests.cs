@@ -37,7 +37,9 @@ public sealed class RefusalsTests
     {
         var instruments = new SpegelInstruments();
         _ = new Refusals(instruments);
-        string[] labels = [.. Enum.GetValues<RefusalReason>().Select(Refusals.Label)];
+        // The bounds' reasons too (connection cap, registry, metrics endpoint): they used to appear only once hit.
+        string[] labels = [.. Enum.GetValues<RefusalReason>().Select(Refusals.Label), .. Refusals.BoundLabels];
+        Assert.Contains("connection_limit", labels);
         Assert.Equal(labels.Length, labels.Distinct().Count());
         Assert.All(labels, label => Assert.Matches("^[a-z_]+$", label));
 
