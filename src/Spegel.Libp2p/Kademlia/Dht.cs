@@ -74,8 +74,11 @@ public sealed partial class Dht : IAsyncDisposable
         Host.Handle(Options.ProtocolId, _server.HandleAsync);
         Host.PeerIdentified += OnPeerIdentified;
         Host.PeerDisconnected += OnPeerDisconnected;
-        _loops.Add(Task.Run(() => ReprovideLoopAsync(_stopping.Token)));
-        _loops.Add(Task.Run(() => RefreshLoopAsync(_stopping.Token)));
+        // The timers start now, not when the loops' first lines run: ticks count from Start.
+        var reprovide = new PeriodicTimer(Options.ReprovideInterval / Options.ReprovideSlices, Options.Time);
+        var refresh = new PeriodicTimer(Options.RefreshInterval, Options.Time);
+        _loops.Add(Task.Run(() => ReprovideLoopAsync(reprovide, _stopping.Token)));
+        _loops.Add(Task.Run(() => RefreshLoopAsync(refresh, _stopping.Token)));
     }
 
     /// <summary>Connects to <paramref name="peers"/> and fills the routing table with a lookup of ourselves.</summary>
@@ -91,7 +94,7 @@ public sealed partial class Dht : IAsyncDisposable
                 await WaitIdentifiedAsync(connection.RemotePeer, cancellationToken).ConfigureAwait(false);
                 connected++;
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidDataException or System.Net.Sockets.SocketException or TimeoutException or NotSupportedException or System.Security.Cryptography.CryptographicException)
+            catch (Exception ex) when (PeerFailure.Is(ex))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 LogBootstrapFailed(_logger, address.ToString(), ex.Message);
@@ -249,7 +252,7 @@ public sealed partial class Dht : IAsyncDisposable
 
             return new ClaimOutcome(order, Claimed: true);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or NotSupportedException or InvalidDataException or InvalidProtocolBufferException)
+        catch (Exception ex) when (PeerFailure.Is(ex))
         {
             cancellationToken.ThrowIfCancellationRequested();
             LogProvideFailed(_logger, arbiter.ToString(), 1, ex.Message);
@@ -479,7 +482,7 @@ public sealed partial class Dht : IAsyncDisposable
             {
                 answers = await Client.RequestEachAsync(group.Key, requests, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or NotSupportedException or InvalidDataException or InvalidProtocolBufferException)
+            catch (Exception ex) when (PeerFailure.Is(ex))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 LogProbeFailed(_logger, group.Key.ToString(), requests.Count, ex.Message);
@@ -549,7 +552,7 @@ public sealed partial class Dht : IAsyncDisposable
             {
                 await Client.SendAsync(pair.Key, messages, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or NotSupportedException or InvalidDataException)
+            catch (Exception ex) when (PeerFailure.Is(ex))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 LogProvideFailed(_logger, pair.Key.ToString(), pair.Value.Count, ex.Message);
@@ -577,10 +580,18 @@ public sealed partial class Dht : IAsyncDisposable
         }
     }
 
-    private async Task ReprovideLoopAsync(CancellationToken cancellationToken)
+    /// <summary>Reprovide ticks ended (each one slice; a tick that failed counts too): the loop is alive.</summary>
+    internal int ReprovideTicks => Volatile.Read(ref _reprovideTicks);
+
+    private int _reprovideTicks;
+
+    /// <summary>
+    /// One slice per tick until stopped. A tick that fails, however, is logged and the next one runs: a loop that ended
+    /// on an exception would stop advertising this node's content for good, silently, while everything else works.
+    /// </summary>
+    private async Task ReprovideLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        var tick = Options.ReprovideInterval / Options.ReprovideSlices;
-        using var timer = new PeriodicTimer(tick, Options.Time);
+        using var _ = timer;
         int slice = FirstSlice;
         try
         {
@@ -590,33 +601,42 @@ public sealed partial class Dht : IAsyncDisposable
                 {
                     await ReprovideSliceAsync(slice, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is IOException or InvalidDataException)
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    LogReprovideFailed(_logger, ex.Message);
+                    LogLoopTickFailed(_logger, "reprovide", ex.GetType().Name, ex.Message);
                 }
 
                 slice = (slice + 1) % Options.ReprovideSlices;
+                Interlocked.Increment(ref _reprovideTicks);
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
     }
 
-    private async Task RefreshLoopAsync(CancellationToken cancellationToken)
+    /// <summary>A routing-table refresh every <see cref="DhtOptions.RefreshInterval"/> until stopped; a failed one is logged, the loop goes on.</summary>
+    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(Options.RefreshInterval, Options.Time);
+        using var _ = timer;
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (HasPeers)
+                try
                 {
-                    await RefreshAsync(cancellationToken).ConfigureAwait(false);
+                    if (HasPeers)
+                    {
+                        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LogLoopTickFailed(_logger, "refresh", ex.GetType().Name, ex.Message);
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
     }
@@ -663,7 +683,7 @@ public sealed partial class Dht : IAsyncDisposable
             await Client.RequestAsync(provider, [], probe, cancellationToken).ConfigureAwait(false);
             return 0;
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is IOException or InvalidDataException or OperationCanceledException or TimeoutException or NotSupportedException or InvalidOperationException or System.Net.Sockets.SocketException or System.Security.Cryptography.CryptographicException)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (PeerFailure.Is(ex) || ex is InvalidOperationException))
         {
             int removed = Providers.RemoveProvider(provider);
             LogDepartedProvider(_logger, provider.ToString(), removed, ex.Message);
@@ -731,8 +751,8 @@ public sealed partial class Dht : IAsyncDisposable
     [LoggerMessage(EventId = 2206, Level = LogLevel.Debug, Message = "GET_PROVIDERS probe of {Count} keys to {Peer} failed: {Reason}")]
     private static partial void LogProbeFailed(ILogger logger, string peer, int count, string reason);
 
-    [LoggerMessage(EventId = 2204, Level = LogLevel.Warning, Message = "Reprovide failed: {Reason}")]
-    private static partial void LogReprovideFailed(ILogger logger, string reason);
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Warning, Message = "A {Loop} tick failed ({Exception}: {Reason}); the next one runs on schedule")]
+    private static partial void LogLoopTickFailed(ILogger logger, string loop, string exception, string reason);
 
     [LoggerMessage(EventId = 2205, Level = LogLevel.Debug, Message = "Provider {Peer} is gone ({Reason}): dropped its {Records} records")]
     private static partial void LogDepartedProvider(ILogger logger, string peer, int records, string reason);

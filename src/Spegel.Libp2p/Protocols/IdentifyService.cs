@@ -62,7 +62,7 @@ internal sealed class IdentifyService(Libp2pHost host)
             var message = await ReadMergedAsync(stream, connection.ReadBudget, timeout.Token).ConfigureAwait(false);
             Apply(connection.RemotePeer, message, isPush: false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidDataException or InvalidProtocolBufferException or NotSupportedException)
+        catch (Exception ex) when (PeerFailure.Is(ex))
         {
             // A peer that cannot tell who it is stays unidentified: it never enters the routing table.
         }

@@ -195,7 +195,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
                 Peers.AddAddresses(peer, [address], TimeSpan.FromHours(1)); // first-hand now: the peer answered there
                 return connection;
             }
-            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or InvalidDataException or TimeoutException or System.Security.Cryptography.CryptographicException)
+            catch (Exception ex) when (PeerFailure.Is(ex))
             {
                 errors.Add($"{address}: {ex.Message}");
             }
@@ -350,7 +350,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
             Register(secure, Multiaddr.FromEndPoint(remote), isOutbound: false);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or InvalidDataException or System.Security.Cryptography.CryptographicException or ObjectDisposedException)
+        catch (Exception ex) when (PeerFailure.Is(ex))
         {
             LogHandshakeFailed(_logger, remote.ToString(), ex.Message);
             await network.DisposeAsync().ConfigureAwait(false);
@@ -477,7 +477,7 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             stream.Protocol = protocol;
             await _handlers[protocol](stream, connection, connection.Session.Closed).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException or NotSupportedException)
+        catch (Exception ex) when (PeerFailure.Is(ex))
         {
             LogStreamFailed(_logger, connection.RemotePeer.ToString(), protocol ?? "(negotiating)", ex.Message);
             await stream.ResetAsync().ConfigureAwait(false);

@@ -78,17 +78,28 @@ internal sealed partial class Advertiser(
                     LogTracking(logger, AdvertisedKeys.Count);
                     await ProcessAsync(subscription, session.Token).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
+                    // Whatever ended the session (containerd restarting, a call cancelled by its own deadline, or a
+                    // bug), the loop must not end with it: a node that stopped tracking its content would look healthy
+                    // and never advertise again. What is not containerd going away is logged as an error.
                     _connected = false;
                     var delay = backoff.Next();
-                    LogDisconnected(logger, ex.Message, delay.TotalMilliseconds);
+                    if (ex is RpcException or IOException or HttpRequestException)
+                    {
+                        LogDisconnected(logger, ex.Message, delay.TotalMilliseconds);
+                    }
+                    else
+                    {
+                        LogSessionFailed(logger, ex, delay.TotalMilliseconds);
+                    }
+
                     await session.CancelAsync().ConfigureAwait(false);
                     await Task.Delay(delay, options.Time, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
         finally
@@ -359,6 +370,9 @@ internal sealed partial class Advertiser(
 
     [LoggerMessage(EventId = 1802, Level = LogLevel.Warning, Message = "Lost containerd ({Reason}); not ready; reconnecting in {DelayMs} ms")]
     private static partial void LogDisconnected(ILogger logger, string reason, double delayMs);
+
+    [LoggerMessage(EventId = 1806, Level = LogLevel.Error, Message = "Tracking containerd's content failed unexpectedly; not ready; starting over in {DelayMs} ms")]
+    private static partial void LogSessionFailed(ILogger logger, Exception exception, double delayMs);
 
     [LoggerMessage(EventId = 1803, Level = LogLevel.Debug, Message = "Advertising {Count} keys, e.g. {Key}")]
     private static partial void LogAdvertising(ILogger logger, int count, string key);

@@ -209,9 +209,19 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
                 {
                     ok = await BootstrapOnceAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException or System.Net.Sockets.SocketException or TimeoutException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    LogBootstrapFailed(_logger, ex.Message);
+                    // Any failure, expected (DNS, HTTP, dials) or not, is retried with backoff: a loop that ended would
+                    // leave a node that never finds peers again once it lost them, with nothing else showing it.
+                    if (ex is IOException or HttpRequestException or InvalidDataException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+                    {
+                        LogBootstrapFailed(_logger, ex.Message);
+                    }
+                    else
+                    {
+                        LogBootstrapBroke(_logger, ex);
+                    }
+
                     ok = false;
                 }
                 catch (OperationCanceledException)
@@ -259,6 +269,9 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         await Host.DisposeAsync().ConfigureAwait(false);
         await _publishing.DrainAsync(CancellationToken.None).ConfigureAwait(false); // they end with the host
     }
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Error, Message = "Bootstrap failed unexpectedly; asking again after the backoff")]
+    private static partial void LogBootstrapBroke(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Bootstrap: {Connected} of {Targets} peers answered; {TableSize} peers in the routing table")]
     private static partial void LogBootstrapped(ILogger logger, int connected, int targets, int tableSize);

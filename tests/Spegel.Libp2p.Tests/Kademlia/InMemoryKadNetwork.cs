@@ -25,6 +25,9 @@ internal sealed class InMemoryKadNetwork
     /// <summary>Requests (not one-way messages) this says fail are answered with an IOException, as a peer that resets the stream.</summary>
     public Func<Message, bool>? FailRequests { get; set; }
 
+    /// <summary>A message (a request or a one-way one) to a peer for which this returns an exception fails with it, as the transport would throw it.</summary>
+    public Func<PeerId, Message, Exception?>? FailWith { get; set; }
+
     /// <summary>How many <paramref name="type"/> messages for <paramref name="key"/> <paramref name="from"/> sent (any sender when null).</summary>
     public int Count(Message.Types.MessageType type, Multihash key, PeerId? from = null) =>
         Sent.Count(m => m.Message.Type == type && m.Message.Key.Span.SequenceEqual(key.Bytes) && (from is null || m.From.Equals(from)));
@@ -99,6 +102,11 @@ internal sealed class InMemoryKadNetwork
                 return Task.FromException<Message>(new IOException($"{peer} reset the stream"));
             }
 
+            if (network.FailWith?.Invoke(peer, request) is { } failure)
+            {
+                return Task.FromException<Message>(failure);
+            }
+
             return Task.FromResult(network._nodes[peer].Answer(self, request) ?? new Message { Type = request.Type });
         }
 
@@ -108,6 +116,11 @@ internal sealed class InMemoryKadNetwork
             foreach (var message in messages)
             {
                 network.Sent.Enqueue((self, peer, message));
+                if (network.FailWith?.Invoke(peer, message) is { } failure)
+                {
+                    return Task.FromException(failure);
+                }
+
                 network._nodes[peer].Answer(self, message);
             }
 

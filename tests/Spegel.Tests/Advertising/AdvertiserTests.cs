@@ -139,6 +139,31 @@ public sealed class AdvertiserTests
         Assert.Equal(TimeSpan.FromMilliseconds(100), _time.Elapsed);
     }
 
+    /// <summary>
+    /// Whatever ends a session (here: a call cancelled by its own deadline, not by us; an exception nobody expected), the
+    /// advertiser starts over after the backoff: a loop that ended would leave a node that never advertises again.
+    /// </summary>
+    [Theory]
+    [InlineData("deadline")]
+    [InlineData("bug")]
+    public async Task AnUnexpectedEndOfTheSessionIsRetriedLikeARestart(string kind)
+    {
+        var store = new MemoryContentStore();
+        await using var run = Run(store, ContentPolicy.AllowAll);
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "connected");
+
+        run.Source.Fail(kind == "deadline" ? new OperationCanceledException("the call's own deadline") : new InvalidOperationException("a bug"));
+        await Eventually.WaitAsync(() => !run.Advertiser.Connected, "not ready");
+        await _time.NextTimerAsync(TimeSpan.FromMilliseconds(100));
+        var added = store.Add(Encoding.UTF8.GetBytes("pulled while it started over"), FromDockerHub);
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+
+        await Eventually.WaitAsync(() => run.Advertiser.Connected, "ready again");
+        Assert.False(run.Task.IsCompleted);
+        Assert.Equal(2, run.Source.Subscriptions);
+        Assert.Contains(added.ToString(), run.Router.Advertised);
+    }
+
     private Running Run(MemoryContentStore store, ContentPolicy policy, TimeSpan? reconcile = null)
     {
         var router = new RecordingRouter();

@@ -43,6 +43,40 @@ public sealed class BootstrapLoopTests
         Assert.Equal([50, 100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000], delays.Select(d => (int)d.TotalMilliseconds));
     }
 
+    /// <summary>
+    /// A source that fails in a way nobody listed (an operation cancelled by its own deadline, not by us; a bug) is asked
+    /// again with the same backoff: a loop that ended there would never find peers again.
+    /// </summary>
+    [Fact]
+    public async Task ASourceThatFailsInAnUnexpectedWayIsAskedAgain()
+    {
+        var time = new TimerWatchingTime();
+        var host = new Libp2pHost(new HostOptions { Identity = PrivateKey.Generate(), Listen = [new IPEndPoint(IPAddress.Loopback, 0)], AnnounceLoopback = true });
+        var bootstrapper = new SwitchingBootstrapper();
+        await using var router = new P2PRouter(host, new Dht(host, new DhtOptions()), bootstrapper, NullLogger<P2PRouter>.Instance, time);
+        int calls = 0;
+        bootstrapper.Answer = () => ++calls switch
+        {
+            1 => throw new OperationCanceledException("the source's own deadline"),
+            2 => throw new InvalidOperationException("a bug"),
+            _ => [host.Addresses[0].WithPeerId(host.Id)],
+        };
+        await router.StartAsync(CancellationToken.None);
+
+        var delays = new List<TimeSpan>();
+        for (int i = 0; i < 3; i++)
+        {
+            await bootstrapper.NextCallAsync();
+            var due = await time.NextTimerAsync();
+            delays.Add(due);
+            time.Advance(due);
+        }
+
+        await bootstrapper.NextCallAsync();
+        Assert.Equal([50, 100, 200], delays.Select(d => (int)d.TotalMilliseconds));
+        Assert.Equal(4, calls);
+    }
+
     [Fact]
     public async Task ANodeThatStartedAloneFindsALaterPeerThatNeverDialsIt()
     {
@@ -77,9 +111,15 @@ public sealed class BootstrapLoopTests
 
         public Task<IReadOnlyList<Multiaddr>> GetAsync(CancellationToken cancellationToken)
         {
-            var answer = Answer();
             _calls.Writer.TryWrite(true);
-            return Task.FromResult(answer);
+            try
+            {
+                return Task.FromResult(Answer());
+            }
+            catch (Exception ex)
+            {
+                return Task.FromException<IReadOnlyList<Multiaddr>>(ex);
+            }
         }
 
         public async Task NextCallAsync()
