@@ -83,6 +83,21 @@ const handlers = {
     }
     return { providers }
   },
+  async findAll ({ key, timeoutMs }) {
+    // Every provider the lookup yields, to its end (a stock node's view of who provides a key).
+    const cid = await keyToCid(key)
+    const providers = []
+    try {
+      for await (const provider of node.contentRouting.findProviders(cid, { signal: AbortSignal.timeout(timeoutMs ?? 10000) })) {
+        if (!providers.some(p => p.id === provider.id.toString())) {
+          providers.push({ id: provider.id.toString(), addrs: provider.multiaddrs.map(a => a.toString()) })
+        }
+      }
+    } catch (err) {
+      return { providers, error: err.message }
+    }
+    return { providers }
+  },
   async stop () {
     await node.stop()
     setTimeout(() => process.exit(0), 10)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Spegel.Libp2p.Kademlia;
 using Spegel.Libp2p.Primitives;
 using Spegel.Libp2p.Tests.Kademlia;
@@ -98,6 +99,49 @@ public sealed class DhtInteropTests
         await dhtA.ProvideAsync([key], CancellationToken.None);
         var found = await DhtNetwork.FindAsync(dhtB, key);
         Assert.Equal(a.Id, Assert.Single(found).Id);
+    }
+
+    /// <summary>
+    /// Issue 13's skip rule, seen from a stock node: of 24 nodes that provide a key, those listed after 20 others leave it
+    /// out of their reprovide and their first records expire; a js-libp2p node (standing in for Spegel's go one) still
+    /// finds at least 20 providers with its own lookup.
+    /// </summary>
+    [Fact]
+    public async Task JsStillFindsAKeyAfterOurNodesThatSkippedItsReprovideLetTheirRecordsExpire()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var options = new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(5), ReprovideInterval = TimeSpan.FromDays(1), RefreshInterval = TimeSpan.FromDays(1) };
+        await using var js = await JsPeer.StartAsync();
+        await using var network = await DhtNetwork.StartAsync(24, time, options);
+        foreach (var (_, dht) in network.Nodes)
+        {
+            await dht.BootstrapAsync([js.Address], CancellationToken.None);
+        }
+
+        await TestHosts.WaitUntilAsync(async () => await RoutingTableSize(js) > 0);
+        const string key = "sha256:5b0e1b2b9d1fd4e9f1f0a4cf4b3c0f6b6b1f8a4a0f7c3d2e1b0a99887766554433";
+        var hash = Cid.ForKey(key).Hash;
+        foreach (var (_, dht) in network.Nodes)
+        {
+            await dht.ProvideAsync([hash], CancellationToken.None);
+        }
+
+        // Ten minutes on, every node reprovides (the skip rule probes first); ten more, and the records of the first
+        // provides have expired (19 minutes): only the reprovided ones are left.
+        time.Advance(TimeSpan.FromMinutes(10));
+        foreach (var (_, dht) in network.Nodes)
+        {
+            await dht.PublishAsync([hash], reprovide: true, CancellationToken.None);
+        }
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        int mostHeld = network.Nodes.Max(n => n.Dht.Providers.Get(hash, n.Host.Id).Count);
+        Assert.InRange(mostHeld, 20, 23); // some nodes skipped (their records went), and 20 or more stayed
+
+        var found = await js.CallAsync("findAll", new { key, timeoutMs = 20000 });
+        var providers = found["providers"]!.AsArray().Select(p => p!["id"]!.GetValue<string>()).ToHashSet();
+        Assert.True(providers.Count >= 20, $"js found {providers.Count} providers ({found["error"]})");
+        Assert.Subset(network.Nodes.Select(n => n.Host.Id.ToString()).ToHashSet(), providers);
     }
 
     [Fact]
