@@ -10,6 +10,7 @@ using Spegel.Bench;
 //   herd       the cold herd round after round: upstream bytes, herd vs lone pull vs no mirror, leaders per blob
 //   scale      the DHT at 100 / 1,000 / 5,000 nodes, simulated in memory with the real Kademlia code (issue 13)
 //   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
+//   store      what one ADD_PROVIDER costs the provider store with room vs full under a flood (every record evicts one)
 string scenario = args.FirstOrDefault() ?? "registry";
 var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
 if (scenario is "suite" or "herd" && !args.Contains("--nodes"))
@@ -26,6 +27,7 @@ return scenario switch
     "herd" => await HerdBenchmark.RunAsync(options),
     "stripe" => await StripeBenchmark.RunAsync(options),
     "memory" => await MemoryBenchmark.RunAsync(options),
+    "store" => await StoreBenchmark.RunAsync(options),
     "scale" => await Spegel.Bench.Scale.ScaleBenchmark.RunAsync(args.Skip(1).ToArray()),
     "floor" => await FloorApp.RunAsync(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)), // the memory benchmark's baseline process
     _ => Usage(),

@@ -36,7 +36,11 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
 
     private readonly object _gate = new();
     private readonly Dictionary<Multihash, KeyRecords> _byKey = [];
-    private readonly Dictionary<PeerId, HashSet<KeyRecords>> _byPeer = [];
+    // A peer's records, newest last (by arrival), and the peers by how many records they hold: a full store finds the
+    // heaviest peer and its newest record without walking anything (a flood keeps a full store evicting on every record).
+    private readonly Dictionary<PeerId, SortedSet<PeerRecord>> _byPeer = [];
+    private readonly Dictionary<int, HashSet<PeerId>> _peersByCount = [];
+    private int _mostHeld;
     private readonly ConcurrentDictionary<string, LocalRecord> _local = new();
     private int _count;
 
@@ -121,13 +125,15 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
                 _byKey[key] = records;
             }
 
-            records.Providers[provider] = new Record(now, now + validity, ++_arrivals);
+            var record = new Record(now, now + validity, ++_arrivals);
+            records.Providers[provider] = record;
             if (keysOfPeer is null)
             {
-                _byPeer[provider] = keysOfPeer = [];
+                _byPeer[provider] = keysOfPeer = new SortedSet<PeerRecord>(ByArrival.Instance);
             }
 
-            keysOfPeer.Add(records);
+            keysOfPeer.Add(new PeerRecord(record.Arrival, records));
+            Recount(provider, keysOfPeer.Count - 1, keysOfPeer.Count);
             _count++;
             return true;
         }
@@ -188,9 +194,9 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
             }
 
             var held = keys.ToList();
-            foreach (var records in held)
+            foreach (var entry in held)
             {
-                Remove(records, provider);
+                Remove(entry.Records, provider);
             }
 
             return held.Count;
@@ -231,14 +237,13 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
         }
 
         // Fair share: the heaviest holder gives up its newest record, but only to a provider holding fewer.
-        var heaviest = _byPeer.MaxBy(p => p.Value.Count);
-        if (heaviest.Key is null || heaviest.Value.Count <= held + 1)
+        if (_mostHeld <= held + 1)
         {
             return false;
         }
 
-        var newest = heaviest.Value.MaxBy(r => r.Providers[heaviest.Key].FirstSeen)!;
-        Remove(newest, heaviest.Key);
+        var heaviest = _peersByCount[_mostHeld].First();
+        Remove(_byPeer[heaviest].Max.Records, heaviest);
         return true;
     }
 
@@ -259,15 +264,19 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
 
     private void Remove(KeyRecords records, PeerId provider)
     {
-        if (!records.Providers.Remove(provider))
+        if (!records.Providers.Remove(provider, out var record))
         {
             return;
         }
 
         _count--;
-        if (_byPeer.TryGetValue(provider, out var keys) && keys.Remove(records) && keys.Count == 0)
+        if (_byPeer.TryGetValue(provider, out var keys) && keys.Remove(new PeerRecord(record.Arrival, records)))
         {
-            _byPeer.Remove(provider);
+            Recount(provider, keys.Count + 1, keys.Count);
+            if (keys.Count == 0)
+            {
+                _byPeer.Remove(provider);
+            }
         }
 
         if (records.Providers.Count == 0)
@@ -276,7 +285,50 @@ public sealed class ProviderStore(TimeProvider time, TimeSpan validity)
         }
     }
 
+    /// <summary>Moves <paramref name="peer"/> from the peers holding <paramref name="from"/> records to those holding <paramref name="to"/> (counts change by one).</summary>
+    private void Recount(PeerId peer, int from, int to)
+    {
+        if (from > 0 && _peersByCount.TryGetValue(from, out var before))
+        {
+            before.Remove(peer);
+            if (before.Count == 0)
+            {
+                _peersByCount.Remove(from);
+            }
+        }
+
+        if (to > 0)
+        {
+            if (!_peersByCount.TryGetValue(to, out var after))
+            {
+                _peersByCount[to] = after = [];
+            }
+
+            after.Add(peer);
+        }
+
+        if (to > _mostHeld)
+        {
+            _mostHeld = to;
+        }
+        else if (from == _mostHeld && !_peersByCount.ContainsKey(from))
+        {
+            _mostHeld = from - 1; // the peer that held the most now holds one less, and no other held as many
+        }
+    }
+
     private readonly record struct Record(DateTimeOffset FirstSeen, DateTimeOffset Expires, long Arrival);
+
+    /// <summary>One of a peer's records: its place in the arrival order, and its key's records.</summary>
+    private readonly record struct PeerRecord(long Arrival, KeyRecords Records);
+
+    /// <summary>A peer's records by arrival (unique: one counter for every record).</summary>
+    private sealed class ByArrival : IComparer<PeerRecord>
+    {
+        public static readonly ByArrival Instance = new();
+
+        public int Compare(PeerRecord x, PeerRecord y) => x.Arrival.CompareTo(y.Arrival);
+    }
 
     private sealed record LocalRecord(Multihash Key, long Arrival);
 

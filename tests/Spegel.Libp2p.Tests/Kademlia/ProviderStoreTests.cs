@@ -77,4 +77,63 @@ public sealed class ProviderStoreTests
         Assert.True(store.RemoveLocal(key));
         Assert.False(store.IsLocal(key));
     }
+
+    /// <summary>
+    /// In a full store each new record takes the newest record of the peer holding the most, until shares are even: the
+    /// records a heavy peer keeps are exactly its oldest. Found in the store's own books (not by walking every record).
+    /// </summary>
+    [Fact]
+    public void AFullStoreTakesTheNewestRecordsOfTheHeaviestPeersUntilSharesAreEven()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var store = new ProviderStore(time, TimeSpan.FromMinutes(19));
+        var heavy = Enumerable.Range(0, 6).Select(_ => PrivateKey.Generate().PeerId).ToList();
+        var keysOf = new Dictionary<PeerId, List<Multihash>>();
+        int next = 0;
+        void AddMany(PeerId peer, int count)
+        {
+            var keys = keysOf.TryGetValue(peer, out var known) ? known : keysOf[peer] = [];
+            for (int i = 0; i < count; i++)
+            {
+                var key = Multihash.Sha256(BitConverter.GetBytes(next++));
+                keys.Add(key);
+                store.Add(key, peer);
+            }
+        }
+
+        foreach (var peer in heavy)
+        {
+            AddMany(peer, ProviderStore.MaxRecordsPerPeer);
+        }
+
+        var light = PrivateKey.Generate().PeerId;
+        AddMany(light, ProviderStore.MaxRecords - store.RecordCount);
+        Assert.Equal(ProviderStore.MaxRecords, store.RecordCount);
+
+        // One record more: one heavy peer gives up its newest.
+        AddMany(light, 1);
+        var lost = Assert.Single(heavy, p => store.RecordsOf(p) == ProviderStore.MaxRecordsPerPeer - 1);
+        Assert.Empty(store.Get(keysOf[lost][^1]));
+        Assert.Equal([lost], store.Get(keysOf[lost][^2]));
+
+        // A newcomer with as many: it takes records until it holds about as many as each heavy peer.
+        var newcomer = PrivateKey.Generate().PeerId;
+        AddMany(newcomer, ProviderStore.MaxRecordsPerPeer);
+        Assert.Equal(ProviderStore.MaxRecords, store.RecordCount);
+        var shares = heavy.Append(newcomer).Select(store.RecordsOf).ToList();
+        Assert.True(shares.Max() - shares.Min() <= 2, string.Join(", ", shares));
+        foreach (var peer in heavy)
+        {
+            int kept = store.RecordsOf(peer);
+            Assert.All(keysOf[peer].Take(kept), key => Assert.Contains(peer, store.Get(key)));
+            Assert.All(keysOf[peer].Skip(kept), key => Assert.DoesNotContain(peer, store.Get(key)));
+        }
+
+        // Once everything expired, the books are empty and a full share fits again.
+        time.Advance(TimeSpan.FromMinutes(20));
+        Assert.Equal(ProviderStore.MaxRecords, store.RemoveExpired());
+        AddMany(newcomer, 10);
+        Assert.Equal(10, store.RecordsOf(newcomer));
+        Assert.Equal(0, store.RecordsOf(heavy[0]));
+    }
 }
