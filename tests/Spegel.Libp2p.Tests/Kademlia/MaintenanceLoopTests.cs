@@ -40,6 +40,29 @@ public sealed class MaintenanceLoopTests
         Assert.Equal(20, network.Count(Add, Key, node.Host.Id));
     }
 
+    /// <summary>
+    /// A pull claim's arbiter that goes away between the lookup that found it and the exchange (its connection closes as
+    /// the stream opens): the claim has no answer (null: the coalescer announces and settles instead), it does not throw.
+    /// </summary>
+    [Fact]
+    public async Task An_arbiter_gone_between_the_lookup_and_the_claim_gives_no_answer()
+    {
+        var network = await InMemoryKadNetwork.StartAsync(12, seed: 7, new DhtOptions());
+        network.FailWith = (_, m) => m.Type == Add ? new ObjectDisposedException("YamuxSession") : null;
+
+        // Each node claims a blob of its own (a claim nobody else made: no earlier claimant to follow).
+        var outcomes = new List<(Dht Node, ClaimOutcome? Outcome)>();
+        foreach (var node in network.Nodes)
+        {
+            var claim = Cid.ForKey($"spegel-pull/sha256:left-{node.Host.Id}").Hash;
+            outcomes.Add((node, await node.ClaimAsync(claim, CancellationToken.None)));
+        }
+
+        // Unless a node is nearest the key itself (it is its own arbiter and claims at once), it had to ask another: no answer.
+        Assert.Contains(outcomes, o => o.Outcome is null);
+        Assert.All(outcomes.Where(o => o.Outcome is not null), o => Assert.Equal([o.Node.Host.Id], o.Outcome!.Providers.Select(p => p.Id)));
+    }
+
     /// <summary>A tick that throws something unexpected is logged; the next ticks run, and the key is provided again.</summary>
     [Fact]
     public async Task A_reprovide_tick_that_throws_does_not_end_the_loop()
