@@ -113,6 +113,7 @@ internal static class SuiteBenchmark
                         Progress($"{mode}: create {spec.Name}: {cluster.Nodes.Count} nodes pull v1 at once");
                         var create = await Task.WhenAll(cluster.Nodes.Select(n => TimedPullAsync(n, cluster.Reference(images[(spec.Name, 1)]))));
                         samples.AddRange(create.Select(r => new Sample(mode, "create", spec.Name, r.Node, r.Seconds)));
+                        long createUpstream = TestNetwork.SentBytes("reg") - upstreamBefore;
 
                         int batch = Math.Max(1, (int)Math.Round(cluster.Nodes.Count * 0.2));
                         Progress($"{mode}: update {spec.Name}: v2 rolled out {batch} node(s) at a time");
@@ -122,7 +123,7 @@ internal static class SuiteBenchmark
                             samples.AddRange(update.Select(r => new Sample(mode, "update", spec.Name, r.Node, r.Seconds)));
                         }
 
-                        traffic.Add(new Traffic(mode, spec.Name, TestNetwork.SentBytes("reg") - upstreamBefore, await PeerBytesAsync(cluster) - peersBefore));
+                        traffic.Add(new Traffic(mode, spec.Name, TestNetwork.SentBytes("reg") - upstreamBefore, await PeerBytesAsync(cluster) - peersBefore, createUpstream));
                     }
                 }
 
@@ -279,10 +280,14 @@ internal static class SuiteBenchmark
             }
         }
 
-        sb.Append("\n## Bytes served (create + update of each image)\n\n| image | mode | from the upstream | from peers |\n|---|---|---|---|\n");
+        sb.Append("\n## Bytes served (create + update of each image)\n\n");
+        sb.Append("\"create\" from the upstream: the bytes the upstream sent while every node pulled v1 at once; × one image: over the baseline's create divided by the nodes (each node downloads the image once there). Coalescing makes it 1×.\n\n");
+        sb.Append("| image | mode | from the upstream | from peers | \"create\" from the upstream | × one image |\n|---|---|---|---|---|---|\n");
         foreach (var t in traffic)
         {
-            sb.Append($"| {t.Image} | {t.Mode} | {Measure.MiB(t.Upstream)} | {Measure.MiB((long)t.Peers)} |\n");
+            var baseline = traffic.FirstOrDefault(b => b.Mode == "baseline" && b.Image == t.Image);
+            string times = baseline is { CreateUpstream: > 0 } ? $"{t.CreateUpstream / ((double)baseline.CreateUpstream / options.Nodes):0.00}×" : "–";
+            sb.Append($"| {t.Image} | {t.Mode} | {Measure.MiB(t.Upstream)} | {Measure.MiB((long)t.Peers)} | {Measure.MiB(t.CreateUpstream)} | {times} |\n");
         }
 
         sb.Append("\n## One node serving a blob to another (curl, median of 3)\n\n| nginx in the serving node's namespace (baseline) | spegel | ratio |\n|---|---|---|\n");
@@ -303,7 +308,7 @@ internal static class SuiteBenchmark
 
     internal sealed record Sample(string Mode, string Scenario, string Image, string Node, double Seconds);
 
-    private sealed record Traffic(string Mode, string Image, long Upstream, double Peers);
+    private sealed record Traffic(string Mode, string Image, long Upstream, double Peers, long CreateUpstream);
 
     private sealed record Extras(double NginxRate, double SpegelRate, long BlobBytes, List<double> Local, List<double> Remote);
 }
