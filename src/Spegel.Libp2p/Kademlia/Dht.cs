@@ -254,6 +254,9 @@ public sealed partial class Dht : IAsyncDisposable
         }
         catch (Exception ex) when (PeerFailure.Is(ex))
         {
+            // Nothing was claimed: our record goes, or it would be reprovided for good (the caller announces its claim
+            // itself if it still makes one).
+            Providers.RemoveLocal(key);
             cancellationToken.ThrowIfCancellationRequested();
             LogProvideFailed(_logger, arbiter.ToString(), 1, ex.Message);
             return null;
@@ -585,38 +588,34 @@ public sealed partial class Dht : IAsyncDisposable
 
     private int _reprovideTicks;
 
-    /// <summary>
-    /// One slice per tick until stopped. A tick that fails, however, is logged and the next one runs: a loop that ended
-    /// on an exception would stop advertising this node's content for good, silently, while everything else works.
-    /// </summary>
-    private async Task ReprovideLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    /// <summary>One reprovide slice per tick, starting at <see cref="FirstSlice"/>.</summary>
+    private Task ReprovideLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        using var _ = timer;
         int slice = FirstSlice;
-        try
+        return EveryTickAsync(timer, "reprovide", async () =>
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            try
             {
-                try
-                {
-                    await ReprovideSliceAsync(slice, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-                {
-                    LogLoopTickFailed(_logger, "reprovide", ex.GetType().Name, ex.Message);
-                }
-
+                await ReprovideSliceAsync(slice, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
                 slice = (slice + 1) % Options.ReprovideSlices;
                 Interlocked.Increment(ref _reprovideTicks);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
+        }, cancellationToken);
     }
 
-    /// <summary>A routing-table refresh every <see cref="DhtOptions.RefreshInterval"/> until stopped; a failed one is logged, the loop goes on.</summary>
-    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    /// <summary>A routing-table refresh every <see cref="DhtOptions.RefreshInterval"/>, when there is a peer to ask.</summary>
+    private Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken cancellationToken) =>
+        EveryTickAsync(timer, "refresh", () => HasPeers ? RefreshAsync(cancellationToken) : Task.CompletedTask, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="tick"/> on every tick of <paramref name="timer"/> until stopped. A tick that fails, however, is
+    /// logged and the next one runs: a loop that ended on an exception would stop advertising this node's content (or
+    /// refreshing its table) for good, silently, while everything else works.
+    /// </summary>
+    private async Task EveryTickAsync(PeriodicTimer timer, string loop, Func<Task> tick, CancellationToken cancellationToken)
     {
         using var _ = timer;
         try
@@ -625,14 +624,11 @@ public sealed partial class Dht : IAsyncDisposable
             {
                 try
                 {
-                    if (HasPeers)
-                    {
-                        await RefreshAsync(cancellationToken).ConfigureAwait(false);
-                    }
+                    await tick().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    LogLoopTickFailed(_logger, "refresh", ex.GetType().Name, ex.Message);
+                    LogLoopTickFailed(_logger, loop, ex.GetType().Name, ex.Message);
                 }
             }
         }

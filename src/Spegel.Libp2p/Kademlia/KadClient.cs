@@ -20,8 +20,8 @@ internal sealed class KadClient(Dht dht) : IKadTransport
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(dht.Options.RequestTimeout);
-        var connection = await dht.Host.ConnectAsync(peer, hints, timeout.Token).ConfigureAwait(false);
-        await using var stream = await connection.OpenStreamAsync(dht.Options.ProtocolId, timeout.Token).ConfigureAwait(false);
+        var (connection, stream) = await OpenAsync(peer, hints, timeout.Token).ConfigureAwait(false);
+        await using var _ = stream;
         if (oneWay is not null)
         {
             await LengthPrefixed.WriteAsync(stream, oneWay, timeout.Token).ConfigureAwait(false);
@@ -36,8 +36,8 @@ internal sealed class KadClient(Dht dht) : IKadTransport
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(dht.Options.RequestTimeout);
-        var connection = await dht.Host.ConnectAsync(peer, [], timeout.Token).ConfigureAwait(false);
-        await using var stream = await connection.OpenStreamAsync(dht.Options.ProtocolId, timeout.Token).ConfigureAwait(false);
+        var (connection, stream) = await OpenAsync(peer, [], timeout.Token).ConfigureAwait(false);
+        await using var _ = stream;
         var answers = new List<Message>(requests.Count);
         foreach (var request in requests)
         {
@@ -47,6 +47,13 @@ internal sealed class KadClient(Dht dht) : IKadTransport
         }
 
         return answers;
+    }
+
+    /// <summary>A DHT stream to <paramref name="peer"/>, over its connection or a new one (dialing <paramref name="hints"/> if we know no address).</summary>
+    private async Task<(Connection Connection, Stream Stream)> OpenAsync(PeerId peer, IReadOnlyList<Multiaddr> hints, CancellationToken cancellationToken)
+    {
+        var connection = await dht.Host.ConnectAsync(peer, hints, cancellationToken).ConfigureAwait(false);
+        return (connection, await connection.OpenStreamAsync(dht.Options.ProtocolId, cancellationToken).ConfigureAwait(false));
     }
 
     private static async Task<Message> ReadAnswerAsync(PeerId peer, Connection connection, Stream stream, Message request, CancellationToken cancellationToken)

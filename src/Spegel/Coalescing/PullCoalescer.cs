@@ -127,8 +127,10 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
             if (role == ClaimRole.Abandoned && order.Count > 0)
             {
                 // Claimed before us, and we made no claim: follow them; our download is never served (the node did
-                // not claim it, so no peer follows it).
+                // not claim it, so no peer follows it). A claim record an arbitration left here (it timed out, then
+                // went through) goes too, or it would be reprovided for good.
                 _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
+                await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
                 return Follow(digest, order.OrderBy(p => p.Id, StringComparer.Ordinal).ToList());
             }
         }

@@ -213,7 +213,7 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
                 {
                     // Any failure, expected (DNS, HTTP, dials) or not, is retried with backoff: a loop that ended would
                     // leave a node that never finds peers again once it lost them, with nothing else showing it.
-                    if (ex is IOException or HttpRequestException or InvalidDataException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+                    if (PeerFailure.Is(ex) || ex is HttpRequestException)
                     {
                         LogBootstrapFailed(_logger, ex.Message);
                     }

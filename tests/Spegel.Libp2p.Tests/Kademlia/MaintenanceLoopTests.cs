@@ -51,15 +51,17 @@ public sealed class MaintenanceLoopTests
         network.FailWith = (_, m) => m.Type == Add ? new ObjectDisposedException("YamuxSession") : null;
 
         // Each node claims a blob of its own (a claim nobody else made: no earlier claimant to follow).
-        var outcomes = new List<(Dht Node, ClaimOutcome? Outcome)>();
+        var outcomes = new List<(Dht Node, Multihash Claim, ClaimOutcome? Outcome)>();
         foreach (var node in network.Nodes)
         {
             var claim = Cid.ForKey($"spegel-pull/sha256:left-{node.Host.Id}").Hash;
-            outcomes.Add((node, await node.ClaimAsync(claim, CancellationToken.None)));
+            outcomes.Add((node, claim, await node.ClaimAsync(claim, CancellationToken.None)));
         }
 
-        // Unless a node is nearest the key itself (it is its own arbiter and claims at once), it had to ask another: no answer.
+        // Unless a node is nearest the key itself (it is its own arbiter and claims at once), it had to ask another: no
+        // answer, and no claim record left behind (it would be reprovided for good).
         Assert.Contains(outcomes, o => o.Outcome is null);
+        Assert.All(outcomes.Where(o => o.Outcome is null), o => Assert.False(o.Node.Providers.IsLocal(o.Claim)));
         Assert.All(outcomes.Where(o => o.Outcome is not null), o => Assert.Equal([o.Node.Host.Id], o.Outcome!.Providers.Select(p => p.Id)));
     }
 
