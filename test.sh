@@ -9,4 +9,18 @@ cd "$(dirname "$0")"
 dotnet restore Spegel.slnx
 dotnet build Spegel.slnx --no-restore -c Release
 # One test assembly at a time: the end-to-end and integration suites run real daemons and measure timeouts.
-dotnet test Spegel.slnx --no-build -c Release -maxcpucount:1 --logger "console;verbosity=normal" "$@"
+# The whole log is kept; when a test fails, its name and message are printed again at the end, so the last lines of the
+# output (all a CI page may show) say which test failed and why.
+log=$(mktemp /tmp/spegel-test-XXXXXX.log)
+set +e
+dotnet test Spegel.slnx --no-build -c Release -maxcpucount:1 --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo
+  echo "=== the tests FAILED (dotnet test exit $status); what failed, from $log: ==="
+  grep -nE '^\s+Failed [A-Za-z]|\[FAIL\]|Test Run Aborted|aborted|crashed|exited with error|Total tests:|Failed:|^\s+Passed:' "$log" | head -60 || true
+  echo "--- the first failure's message ---"
+  grep -m1 -A30 -E '^\s+Failed [A-Za-z]' "$log" || true
+fi
+exit "$status"
