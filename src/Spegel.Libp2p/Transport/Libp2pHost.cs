@@ -482,6 +482,13 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             LogStreamFailed(_logger, connection.RemotePeer.ToString(), protocol ?? "(negotiating)", ex.Message);
             await stream.ResetAsync().ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A handler's own bug, not the peer's doing: said at ERROR, and the peer sees a reset, not a clean end it
+            // could take for a complete answer. The task runs unobserved, so nothing here may escape.
+            LogHandlerFailed(_logger, protocol ?? "(negotiating)", connection.RemotePeer.ToString(), ex);
+            await stream.ResetAsync().ConfigureAwait(false);
+        }
         finally
         {
             await stream.DisposeAsync().ConfigureAwait(false);
@@ -549,6 +556,9 @@ public sealed partial class Libp2pHost : IAsyncDisposable
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Stream {Protocol} from {Peer} failed: {Reason}")]
     private static partial void LogStreamFailed(ILogger logger, string peer, string protocol, string reason);
+
+    [LoggerMessage(EventId = 2207, Level = LogLevel.Error, Message = "The handler of {Protocol} failed on a stream from {Peer}; the stream was reset")]
+    private static partial void LogHandlerFailed(ILogger logger, string protocol, string peer, Exception exception);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Refused a connection from {Remote}: {Reason} ({Suppressed} more refusals since the last of these messages)")]
     private static partial void LogRefused(ILogger logger, string remote, string reason, long suppressed);
