@@ -32,8 +32,9 @@ internal interface IRouter
     /// then they are returned, and this node is not among them (nothing claimed). Otherwise the claim is made at one
     /// arbiter every claimant asks (the peer nearest the key) and the claimants there are returned in the order their
     /// claims arrived, this node included: the first listed was first, as every claimant sees it. A claim made is then
-    /// announced like <see cref="AdvertiseNowAsync"/>, in the background. Null when there is no arbiter to ask (the
-    /// caller falls back to announcing and waiting); by default always null.
+    /// announced like <see cref="AdvertiseNowAsync"/>, in the background, until <paramref name="cancellationToken"/>
+    /// fires; then the claim's local record goes (as <see cref="WithdrawAsync"/>), however late the announcement was.
+    /// Null when there is no arbiter to ask (the caller falls back to announcing and waiting); by default always null.
     /// </summary>
     Task<IReadOnlyList<RoutedPeer>?> ClaimAsync(string key, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<RoutedPeer>?>(null);
 

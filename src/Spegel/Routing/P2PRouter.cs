@@ -95,6 +95,15 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
         var outcome = await Dht.ClaimAsync(hash, cancellationToken).ConfigureAwait(false);
         if (outcome is { Claimed: true })
         {
+            // The record lives as long as the claim is published: once stopped, it goes, whether the publish had
+            // ended (this callback) or was still on its way (PublishClaimAsync's own check after it adds the record).
+            cancellationToken.UnsafeRegister(
+                static state =>
+                {
+                    var (dht, claimed) = ((Dht, Multihash))state!;
+                    dht.Withdraw([claimed]);
+                },
+                (Dht, hash));
             _publishing.Track(PublishClaimAsync(hash, cancellationToken));
         }
 
@@ -106,11 +115,28 @@ internal sealed partial class P2PRouter : IRouter, IAsyncDisposable
             .ToList();
     }
 
+    /// <summary>
+    /// Publishes a claim until <paramref name="cancellationToken"/> stops it. A record this adds after the stop (the
+    /// publish was still on its way) is removed again here: it would otherwise be reprovided for as long as the node runs.
+    /// </summary>
     private async Task PublishClaimAsync(Multihash hash, CancellationToken cancellationToken)
     {
-        await Dht.ProvideToKnownNearestAsync([hash], cancellationToken).ConfigureAwait(false);
-        await Dht.ProvideAsync([hash], cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Dht.ProvideToKnownNearestAsync([hash], cancellationToken).ConfigureAwait(false);
+            await Dht.ProvideAsync([hash], cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Dht.Withdraw([hash]);
+            }
+        }
     }
+
+    /// <summary>Claims still being published (tests wait for them to end).</summary>
+    internal int PublishingCount => _publishing.Count;
 
     public Task WithdrawAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
     {

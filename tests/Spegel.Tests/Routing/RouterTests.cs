@@ -48,6 +48,39 @@ public sealed class RouterTests
     }
 
     [Fact]
+    public async Task AClaimWhosePublishingIsStoppedLeavesNoRecordToReprovide()
+    {
+        // The coalescer stops a claim's publishing when it follows others or the claim expires, and withdraws the key;
+        // a publish still on its way must not add the record back after that, or it is reprovided for good.
+        await using var a = await StartRouterAsync(new StaticBootstrapper([]));
+        await WaitAsync(() => a.Ready);
+        await using var b = await StartRouterAsync(new StaticBootstrapper([a.Host.Addresses[0].WithPeerId(a.Host.Id)]));
+        await WaitAsync(() => b.Ready && a.Dht.HasPeers);
+        const string key = "spegel-claim:sha256:" + "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
+        var hash = Cid.ForKey(key).Hash;
+
+        using var publishing = new CancellationTokenSource();
+        var order = await a.ClaimAsync(key, publishing.Token);
+        Assert.NotNull(order);
+        Assert.Equal(a.Id, Assert.Single(order).Id);
+        Assert.True(a.Dht.Providers.IsLocal(hash));
+
+        // Stopped while the publish may still be running, or after it ended: either way the record goes.
+        publishing.Cancel();
+        Assert.False(a.Dht.Providers.IsLocal(hash));
+        await WaitAsync(() => a.PublishingCount == 0);
+        Assert.False(a.Dht.Providers.IsLocal(hash));
+
+        // Published to the end before the stop: the stop removes it all the same.
+        using var second = new CancellationTokenSource();
+        Assert.NotNull(await a.ClaimAsync(key, second.Token));
+        await WaitAsync(() => a.PublishingCount == 0);
+        Assert.True(a.Dht.Providers.IsLocal(hash));
+        second.Cancel();
+        Assert.False(a.Dht.Providers.IsLocal(hash));
+    }
+
+    [Fact]
     public async Task BootstrapRetriesUntilThePeerComesUp()
     {
         var key = PrivateKey.Generate();
