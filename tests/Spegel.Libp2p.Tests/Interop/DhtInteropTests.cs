@@ -110,7 +110,9 @@ public sealed class DhtInteropTests
     public async Task JsStillFindsAKeyAfterOurNodesThatSkippedItsReprovideLetTheirRecordsExpire()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var options = new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(5), ReprovideInterval = TimeSpan.FromDays(1), RefreshInterval = TimeSpan.FromDays(1) };
+        // A request that timed out would change who sends (a probe unanswered: that node sends anyway) or what stays (a
+        // record not re-sent expires), so the bound below would depend on the machine's load: 30 s is beyond any of it.
+        var options = new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(30), ReprovideInterval = TimeSpan.FromDays(1), RefreshInterval = TimeSpan.FromDays(1) };
         await using var js = await JsPeer.StartAsync();
         await using var network = await DhtNetwork.StartAsync(24, time, options);
         foreach (var (_, dht) in network.Nodes)

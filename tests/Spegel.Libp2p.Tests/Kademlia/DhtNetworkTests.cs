@@ -70,7 +70,9 @@ public sealed class DhtNetworkTests
     [Fact]
     public async Task RivalClaimsAtOnceAgreeOnWhoWasFirst()
     {
-        await using var network = await DhtNetwork.StartAsync(5);
+        // Every claimant must reach the same arbiter: a request that timed out on a loaded machine would send one to
+        // another (two leaders), which is the failure mode of a slow node, not of the order tested here.
+        await using var network = await DhtNetwork.StartAsync(5, options: new DhtOptions { RequestTimeout = TimeSpan.FromSeconds(30) });
         for (int i = 0; i < 5; i++)
         {
             int node = i;
