@@ -16,7 +16,9 @@ set +e
 dotnet test Spegel.slnx --no-build -c Release -maxcpucount:1 --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-if [ "$status" -ne 0 ]; then
+if [ "$status" -eq 0 ]; then
+  rm -f "$log"
+else
   echo
   echo "=== the tests FAILED (dotnet test exit $status); what failed, from $log: ==="
   grep -nE '^\s+Failed [A-Za-z]|\[FAIL\]|Test Run Aborted|aborted|crashed|exited with error|Total tests:|Failed:|^\s+Passed:' "$log" | head -60 || true
