@@ -49,10 +49,16 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
         string? output = null;
         var binaries = new List<string>();
         var variants = new List<string>();
-        for (int i = 0; i < args.Length - 1; i++)
+        for (int i = 0; i < args.Length; i++)
         {
+            if (args[i] != "--with-1gb" && i == args.Length - 1)
+            {
+                throw new ArgumentException($"{args[i]}: unknown, or a value is missing after it");
+            }
+
             switch (args[i])
             {
+                case "--with-1gb": break;
                 case "--blob-mib": blob = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--image-mib": image = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -81,6 +87,9 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
                     }
 
                     break;
+                default:
+                    // An unknown flag (a typo, --help) ran the whole benchmark with defaults for minutes: refused instead.
+                    throw new ArgumentException($"{args[i]}: unknown option");
             }
         }
 

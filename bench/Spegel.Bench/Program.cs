@@ -12,7 +12,17 @@ using Spegel.Bench;
 //   stripe     containerd 2.1's multipart fetch through a node, striped over 3 shaped holders, vs one stream (issue 12)
 //   store      what one ADD_PROVIDER costs the provider store with room vs full under a flood (every record evicts one)
 string scenario = args.FirstOrDefault() ?? "registry";
-var options = BenchOptions.Parse(args.Skip(1).ToArray()) with { };
+BenchOptions options;
+try
+{
+    options = scenario is "scale" or "floor" ? BenchOptions.Parse([]) : BenchOptions.Parse(args.Skip(1).ToArray());
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"spegel bench {scenario}: {ex.Message}");
+    return Usage();
+}
+
 if (scenario is "suite" or "herd" && !args.Contains("--nodes"))
 {
     options = options with { Nodes = 4 };
