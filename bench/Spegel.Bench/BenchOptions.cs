@@ -45,51 +45,44 @@ internal sealed record BenchOptions(int BlobMiB, int ImageMiB, int Runs, string?
         int blob = 1024, image = 250, runs = 3, nodes = 50, keys = 10_000, lookups = 500, throughput = 1024, memoryLimit = 128;
         string rate = "100mbit", peerRate = "1gbit";
         int workers = 8, chunk = 32;
-        bool with1Gb = args.Contains("--with-1gb");
+        bool with1Gb = false;
         string? output = null;
         var binaries = new List<string>();
         var variants = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] != "--with-1gb" && i == args.Length - 1)
+            string flag = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag}: a value is missing after it");
+            int Number() => int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : throw new ArgumentException($"{flag} {args[i]}: expected a whole number");
+            switch (flag)
             {
-                throw new ArgumentException($"{args[i]}: unknown, or a value is missing after it");
-            }
-
-            switch (args[i])
-            {
-                case "--with-1gb": break;
-                case "--blob-mib": blob = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--image-mib": image = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--out": output = args[++i]; break;
-                case "--spegel-binary": binaries.Add(Path.GetFullPath(args[++i])); break;
-                case "--nodes": nodes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--keys": keys = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--lookups": lookups = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--throughput-mib": throughput = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--upstream-rate": rate = args[++i]; break;
-                case "--workers": workers = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--chunk-mib": chunk = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--peer-rate": peerRate = args[++i]; break;
+                case "--with-1gb": with1Gb = true; break;
+                case "--blob-mib": blob = Number(); break;
+                case "--image-mib": image = Number(); break;
+                case "--runs": runs = Number(); break;
+                case "--out": output = Value(); break;
+                case "--spegel-binary": binaries.Add(Path.GetFullPath(Value())); break;
+                case "--nodes": nodes = Number(); break;
+                case "--keys": keys = Number(); break;
+                case "--lookups": lookups = Number(); break;
+                case "--throughput-mib": throughput = Number(); break;
+                case "--upstream-rate": rate = Value(); break;
+                case "--workers": workers = Number(); break;
+                case "--chunk-mib": chunk = Number(); break;
+                case "--peer-rate": peerRate = Value(); break;
+                case "--memory-limit-mib": memoryLimit = Number(); break; // 0: no limit
                 case "--variant":
-                    if (!args[++i].Split(',').All(kv => kv.Contains('=', StringComparison.Ordinal)))
+                    string variant = Value();
+                    if (!variant.Split(',').All(kv => kv.Contains('=', StringComparison.Ordinal)))
                     {
-                        throw new ArgumentException($"--variant {args[i]}: expected NAME=VALUE[,NAME=VALUE] (environment variables, e.g. DOTNET_GCgen0size=400000)");
+                        throw new ArgumentException($"--variant {variant}: expected NAME=VALUE[,NAME=VALUE] (environment variables, e.g. DOTNET_GCgen0size=400000)");
                     }
 
-                    variants.Add(args[i]);
-                    break;
-                case "--memory-limit-mib":
-                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out memoryLimit))
-                    {
-                        throw new ArgumentException($"--memory-limit-mib {args[i]}: expected a whole number of MiB (0: no limit)");
-                    }
-
+                    variants.Add(variant);
                     break;
                 default:
                     // An unknown flag (a typo, --help) ran the whole benchmark with defaults for minutes: refused instead.
-                    throw new ArgumentException($"{args[i]}: unknown option");
+                    throw new ArgumentException($"{flag}: unknown option");
             }
         }
 

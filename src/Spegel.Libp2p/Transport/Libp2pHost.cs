@@ -482,10 +482,11 @@ public sealed partial class Libp2pHost : IAsyncDisposable
             LogStreamFailed(_logger, connection.RemotePeer.ToString(), protocol ?? "(negotiating)", ex.Message);
             await stream.ResetAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
-            // A handler's own bug, not the peer's doing: said at ERROR, and the peer sees a reset, not a clean end it
-            // could take for a complete answer. The task runs unobserved, so nothing here may escape.
+            // A handler's own bug, not the peer's doing (cancellation counts as a peer failure, above): said at ERROR,
+            // and the peer sees a reset, not a clean end it could take for a complete answer. The task runs
+            // unobserved, so nothing here may escape.
             LogHandlerFailed(_logger, protocol ?? "(negotiating)", connection.RemotePeer.ToString(), ex);
             await stream.ResetAsync().ConfigureAwait(false);
         }

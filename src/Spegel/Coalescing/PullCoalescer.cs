@@ -128,8 +128,8 @@ internal sealed partial class PullCoalescer(IRouter router, IDownloadsInProgress
             {
                 // Claimed before us, and we made no claim: follow them; our download is never served (the node did
                 // not claim it, so no peer follows it). A claim record an arbitration left here (it timed out, then
-                // went through) goes too, or it would be reprovided for good.
-                // Publishing stops first: a publish still on its way then removes what it adds (IRouter.ClaimAsync).
+                // went through) goes too, or it would be reprovided for good: publishing stops first, so a publish
+                // still on its way removes what it adds (IRouter.ClaimAsync), then the key is withdrawn.
                 _claims.TryRemove(new KeyValuePair<Digest, Claim>(digest, claim));
                 claim.StopPublishing();
                 await router.WithdrawAsync([key], cancellationToken).ConfigureAwait(false);
